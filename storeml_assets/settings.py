@@ -1,0 +1,135 @@
+"""One settings object, read from environment variables.
+
+Every variable is documented in the README. Nothing here ever holds a password in a form that
+is printed: use :func:`storeml_assets.db.urls.redact` before showing a URL to anyone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Databases storeml knows, in creation order. Source databases first.
+SOURCE_DATABASES: tuple[str, ...] = (
+    "auth_db",
+    "product_db",
+    "cart_db",
+    "promotion_db",
+    "storefront_db",
+)
+OWN_DATABASES: tuple[str, ...] = ("storeml", "dagster", "mlflow")
+ALL_DATABASES: tuple[str, ...] = SOURCE_DATABASES + OWN_DATABASES
+
+#: Environment variable that overrides the URL of one database.
+DATABASE_URL_ENV: dict[str, str] = {
+    "auth_db": "STOREML_AUTH_DB_URL",
+    "product_db": "STOREML_PRODUCT_DB_URL",
+    "cart_db": "STOREML_CART_DB_URL",
+    "promotion_db": "STOREML_PROMOTION_DB_URL",
+    "storefront_db": "STOREML_STOREFRONT_DB_URL",
+    "storeml": "STOREML_DB_URL",
+    "dagster": "STOREML_DAGSTER_DB_URL",
+    "mlflow": "STOREML_MLFLOW_DB_URL",
+}
+
+DEFAULT_EMBEDDED_PORT = 54329
+
+
+def _project_root() -> Path:
+    """The checkout this package is installed from (editable install), else the cwd."""
+    candidate = Path(__file__).resolve().parents[1]
+    if (candidate / "pyproject.toml").exists() and (candidate / "sql").is_dir():
+        return candidate
+    return Path.cwd()
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """storeml's configuration, resolved from the environment once per process."""
+
+    project_root: Path
+    home: Path
+    server_url: str | None
+    database_urls: dict[str, str] = field(default_factory=dict)
+    embedded_port: int = DEFAULT_EMBEDDED_PORT
+    source_mode: str = "synthetic"
+    automation_enabled: bool = True
+    statement_timeout_ms: int = 600_000
+    pool_size: int = 5
+
+    @property
+    def sql_dir(self) -> Path:
+        return self.project_root / "sql"
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.home / "mlflow-artifacts"
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no server URL is configured for any database storeml needs."""
+        if self.server_url:
+            return False
+        return not all(db in self.database_urls for db in ALL_DATABASES)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        root = _project_root()
+        home_raw = os.environ.get("STOREML_HOME")
+        home = Path(home_raw).expanduser().resolve() if home_raw else root / ".storeml"
+        overrides = {
+            db: os.environ[var]
+            for db, var in DATABASE_URL_ENV.items()
+            if os.environ.get(var, "").strip()
+        }
+        source_mode = os.environ.get("STOREML_SOURCE_MODE", "synthetic").strip().lower()
+        if source_mode not in {"synthetic", "external"}:
+            raise ValueError(
+                f"STOREML_SOURCE_MODE must be 'synthetic' or 'external', got {source_mode!r}"
+            )
+        return cls(
+            project_root=root,
+            home=home,
+            server_url=os.environ.get("STOREML_PG_URL", "").strip() or None,
+            database_urls=overrides,
+            embedded_port=_env_int("STOREML_EMBEDDED_PORT", DEFAULT_EMBEDDED_PORT),
+            source_mode=source_mode,
+            automation_enabled=_env_bool("STOREML_AUTOMATION", True),
+            statement_timeout_ms=_env_int("STOREML_STATEMENT_TIMEOUT_MS", 600_000),
+            pool_size=_env_int("STOREML_POOL_SIZE", 5),
+        )
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,88 @@
+"""Shared fixtures: a real PostgreSQL server, and a fresh database per test.
+
+The suite uses the server named by ``STOREML_TEST_PG_URL`` when set; otherwise it starts
+(or reuses) an embedded server under ``.storeml/test-pg`` on ``STOREML_TEST_PG_PORT`` (54339).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from storeml_assets.db.embedded import EmbeddedPostgres
+from storeml_assets.db.urls import with_database
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of the server the tests use (no database part)."""
+    configured = os.environ.get("STOREML_TEST_PG_URL", "").strip()
+    if configured:
+        return configured
+    port = int(os.environ.get("STOREML_TEST_PG_PORT", "54339"))
+    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", port)
+    return embedded.ensure_running()
+
+
+def create_database(server_url: str, name: str) -> str:
+    conn = psycopg2.connect(with_database(server_url, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    conn = psycopg2.connect(with_database(server_url, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def fresh_db(pg_server_url: str) -> Iterator[str]:
+    """A brand-new, empty database for one test; dropped afterwards. Yields its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = create_database(pg_server_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, pg_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment pointing every storeml database at uniquely named databases on the test server.
+
+    Yields the mapping database -> URL. The databases are created on demand by the code under
+    test (e.g. the migration runner) and dropped afterwards.
+    """
+    from storeml_assets.settings import ALL_DATABASES, DATABASE_URL_ENV
+
+    suffix = uuid.uuid4().hex[:8]
+    urls: dict[str, str] = {}
+    for db in ALL_DATABASES:
+        name = f"{db}_{suffix}"
+        urls[db] = with_database(pg_server_url, name)
+        monkeypatch.setenv(DATABASE_URL_ENV[db], urls[db])
+    monkeypatch.setenv("STOREML_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("STOREML_PG_URL", raising=False)
+    try:
+        yield urls
+    finally:
+        for url in urls.values():
+            drop_database(pg_server_url, url.rsplit("/", 1)[1])
