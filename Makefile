@@ -1,0 +1,51 @@
+# storeml — the few targets a person needs. Everything runs from the project's virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCALE ?= small
+
+.PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator clean-db
+
+## install: create .venv and install storeml with its dev tools (pinned by constraints.txt)
+install:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "storeml needs Python >= 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+
+## dev: embedded Postgres + migrations + Dagster UI and daemon
+dev:
+	$(BIN)/storeml dev
+
+## demo: run the whole graph end to end on the embedded Postgres
+demo:
+	$(BIN)/storeml demo --scale $(SCALE)
+
+## test: the whole suite against a real Postgres (embedded unless STOREML_TEST_PG_URL is set)
+test:
+	$(BIN)/pytest
+
+## lint: ruff (style, imports) and mypy
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check storeml_assets storeml_assets_tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+## bench: every benchmark, each reporting ratios against its baseline measured in the same run
+bench: bench-io bench-rules bench-simulator
+
+bench-io:
+	$(BIN)/python -m benchmarks.bench_io
+
+bench-rules:
+	$(BIN)/python -m benchmarks.bench_rules
+
+bench-simulator:
+	$(BIN)/python -m benchmarks.bench_simulator --scale large
+
+## clean-db: stop the embedded server and delete its data folder
+clean-db:
+	-$(BIN)/storeml db down
+	rm -rf .storeml/pg .storeml/test-pg

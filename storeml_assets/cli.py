@@ -1,0 +1,69 @@
+"""The `storeml` command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from storeml_assets.console import console, print_error
+from storeml_assets.db.cli import db_app
+from storeml_assets.db.embedded import EmbeddedPostgresError
+from storeml_assets.db.locator import DatabaseUnreachableError, database_url
+from storeml_assets.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="storeml",
+    help="storeml: a Dagster asset-graph ML platform for an e-commerce storefront.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_app, name="db")
+
+
+def dagster_env(settings: Settings) -> dict[str, str]:
+    """Environment for Dagster processes: instance home and its Postgres storage URL."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.project_root / "dagster.yaml", home / "dagster.yaml")
+    env = dict(os.environ)
+    env["DAGSTER_HOME"] = str(home)
+    env.setdefault("STOREML_DAGSTER_DB_URL", database_url("dagster", settings))
+    return env
+
+
+@app.command()
+def dev(
+    host: str = typer.Option("127.0.0.1", help="Address the Dagster UI binds to."),
+    port: int = typer.Option(3000, help="Port of the Dagster UI."),
+) -> None:
+    """Start the database (embedded unless configured), migrate, then run the Dagster UI and daemon."""
+    from storeml_assets.db.migrate import migrate
+
+    settings = get_settings()
+    console.print("[bold]storeml dev[/]: preparing the database")
+    report = migrate(settings, log=lambda line: console.print(f"  {line}", highlight=False))
+    console.print(f"  migrations: {report.applied_count} applied")
+    env = dagster_env(settings)
+    console.print(f"[bold green]Dagster UI[/] at http://{host}:{port} (Ctrl-C stops it)")
+    workspace = settings.project_root / "workspace.yaml"
+    dagster = Path(sys.executable).with_name("dagster")
+    args = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    os.chdir(settings.project_root)
+    os.execve(args[0], args, env)
+
+
+def main() -> None:
+    """Entry point with storeml's known errors turned into one clear line."""
+    try:
+        app()
+    except (EmbeddedPostgresError, DatabaseUnreachableError, ValueError) as exc:
+        print_error(str(exc))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
