@@ -1,0 +1,1 @@
+"""Bundle rules: association-rule mining over baskets (group `bundles`)."""
