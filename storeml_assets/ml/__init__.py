@@ -1,0 +1,1 @@
+"""MLOps core: model training and evaluation, drift summaries, promotion gates, MLflow tracking."""
