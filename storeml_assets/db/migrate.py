@@ -96,7 +96,11 @@ class MigrationFile:
     def read(self) -> tuple[str, str]:
         """The file's text and the hex sha256 of its bytes."""
         raw = self.path.read_bytes()
-        return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MigrationError(f"{self.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return text, hashlib.sha256(raw).hexdigest()
 
 
 def migration_files(database: str, sql_dir: Path) -> list[MigrationFile]:

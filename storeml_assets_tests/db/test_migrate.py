@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -210,6 +212,35 @@ def test_two_migrators_at_once_both_succeed_and_record_each_file_once(
             f"select filename, count(*) from public.{MIGRATIONS_TABLE} group by filename order by filename",
         )
         assert counts == [(name, 1) for name in sorted(files)], db
+
+
+def test_two_migrator_processes_at_once(isolated_env: dict[str, str], sql_snapshot: Path) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from storeml_assets.db.migrate import migrate\n"
+        "print(migrate(sql_dir=Path(sys.argv[1])).applied_count)\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(sql_snapshot)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+
+    assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
+    total = sum(len(v) for v in _expected_files(sql_snapshot).values())
+    assert sum(int(out.strip()) for out, _ in outputs) == total  # each file applied by exactly one
+    recorded = _query(
+        isolated_env["storeml"],
+        f"select count(*), count(distinct filename) from public.{MIGRATIONS_TABLE}",
+    )
+    assert recorded == [(len(_expected_files(sql_snapshot)["storeml"]),) * 2]
 
 
 def test_second_migrator_waits_for_the_advisory_lock(
