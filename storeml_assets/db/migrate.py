@@ -146,13 +146,14 @@ def database_exists(url: str) -> bool:
     name = database_of(url)
     try:
         return _database_exists_via(with_database(url, MAINTENANCE_DATABASE), name)
-    except (DatabaseUnreachableError, psycopg2.Error) as maintenance_exc:
+    except DatabaseUnreachableError:
+        # No access to the maintenance database (e.g. a managed server): ask the database itself.
         reachable = _can_connect(url)
         if reachable is None:
-            raise MigrationError(
-                f"{name}: cannot reach database at {host_of(url)}: {_pg_first_line(maintenance_exc)}"
-            ) from None
+            raise  # the server itself is unreachable: one redacted line naming host and reason
         return reachable
+    except psycopg2.Error as exc:
+        raise MigrationError(f"{name}: cannot look up database on {host_of(url)}: {_pg_first_line(exc)}") from None
 
 
 def ensure_database(url: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import psycopg2.errors
 import pytest
 from psycopg2 import sql
 
+from storeml_assets.db.locator import DatabaseUnreachableError
 from storeml_assets.db.migrate import (
     MIGRATION_LOCK_KEY,
     MIGRATIONS_TABLE,
@@ -520,3 +522,16 @@ def test_check_constraints_reject_unknown_kinds(storeml_url: str) -> None:
     assert _query(storeml_url, "select count(*) from mlops.predictions where \"timestamp\" >= to_timestamp(%s)", (
         started - 60,
     )) == [(1,)]
+
+
+def test_unreachable_server_is_one_redacted_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://alice:Sup3rS3cret@127.0.0.1:{port}/storeml"
+    with pytest.raises(DatabaseUnreachableError) as caught:
+        ensure_database(url)
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach database at 127.0.0.1:{port}")
+    assert "Sup3rS3cret" not in message
+    assert "\n" not in message
