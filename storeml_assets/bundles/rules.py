@@ -92,8 +92,26 @@ def _check_max_len(max_len: int | None) -> int | None:
     return None if max_len is None else int(max_len)
 
 
+def _dense_int_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted codes of integer labels in linear time when their range is small, else None."""
+    if values.dtype.kind not in "iu" or not len(values):
+        return None
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if span > max(4 * len(values), 1 << 16):
+        return None
+    shifted = (values - low).astype(np.intp)
+    present = np.zeros(span, dtype=bool)
+    present[shifted] = True
+    mapping = np.cumsum(present, dtype=np.intp) - 1
+    return mapping[shifted], (np.flatnonzero(present) + low).astype(values.dtype)
+
+
 def _labels_sorted(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Factorize ``values`` into codes whose order matches the order of the labels."""
+    fast = _dense_int_codes(values.to_numpy())
+    if fast is not None:
+        return fast
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # mixed, unorderable labels: order them by their text
@@ -127,8 +145,11 @@ def basket_matrix(baskets: Any) -> BasketMatrix:
             raise ValueError(
                 f"baskets frame needs columns {BASKET_COLUMN!r} and {ITEM_COLUMN!r}; missing {missing}"
             )
-        frame = baskets[[BASKET_COLUMN, ITEM_COLUMN]].dropna()
-        basket_codes, _ = pd.factorize(frame[BASKET_COLUMN])
+        frame = baskets[[BASKET_COLUMN, ITEM_COLUMN]]
+        if frame.isna().to_numpy().any():
+            frame = frame.dropna()
+        fast = _dense_int_codes(frame[BASKET_COLUMN].to_numpy())
+        basket_codes = fast[0] if fast is not None else pd.factorize(frame[BASKET_COLUMN])[0]
         n_baskets = int(basket_codes.max()) + 1 if len(basket_codes) else 0
         item_codes, items = _labels_sorted(frame[ITEM_COLUMN])
     elif isinstance(baskets, Iterable) and not isinstance(baskets, str | bytes):
@@ -184,44 +205,58 @@ def _intersect_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[b[pos] == a]
 
 
+def _stem_rows(stem: tuple[int, ...], columns: list[np.ndarray]) -> np.ndarray:
+    """Sorted ids of the baskets holding every item of ``stem``."""
+    rows = columns[stem[0]]
+    for item in sorted(stem[1:], key=lambda j: len(columns[j])):
+        rows = _intersect_sorted(rows, columns[item])
+    return rows
+
+
 def _next_level(
     previous: np.ndarray, csr: sp.csr_matrix, columns: list[np.ndarray], min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frequent (k+1)-itemsets from the frequent k-itemsets ``previous`` (sorted rows of codes)."""
+    """Frequent (k+1)-itemsets from the frequent k-itemsets ``previous`` (sorted rows of codes).
+
+    Candidates are apriori's join and prune. They are counted per stem (their first k-1 items):
+    the baskets holding the stem are gathered once, and one sparse product over them counts every
+    candidate's last two items together.
+    """
     k = previous.shape[1]
     known = {tuple(row) for row in previous.tolist()}
-    # Join: itemsets sharing their first k-1 items; prune: every k-subset must be frequent.
     by_prefix: dict[tuple[int, ...], list[int]] = {}
     for row in previous.tolist():
         by_prefix.setdefault(tuple(row[:-1]), []).append(row[-1])
-    found_rows: list[list[int]] = []
+    found_rows: list[np.ndarray] = []
     found_counts: list[np.ndarray] = []
-    n_items = csr.shape[1]
-    for prefix, lasts in by_prefix.items():
-        for i, first in enumerate(lasts[:-1]):
-            base = (*prefix, first)
-            extensions = [
-                last
-                for last in lasts[i + 1 :]
-                if all((*base[:j], *base[j + 1 :], last) in known for j in range(k - 1))
-            ]
-            if not extensions:
-                continue
-            rows = columns[base[0]]
-            for item in base[1:]:
-                rows = _intersect_sorted(rows, columns[item])
-                if len(rows) < min_count:
-                    break
-            if len(rows) < min_count:
-                continue
-            counts = np.bincount(csr[rows].indices, minlength=n_items)[extensions]
-            for last, count in zip(extensions, counts.tolist(), strict=True):
-                if count >= min_count:
-                    found_rows.append([*base, last])
-                    found_counts.append(count)
+    for stem, lasts in by_prefix.items():
+        pairs = [
+            (first, last)
+            for i, first in enumerate(lasts[:-1])
+            for last in lasts[i + 1 :]
+            if all((*stem[:j], *stem[j + 1 :], first, last) in known for j in range(k - 1))
+        ]
+        if not pairs:
+            continue
+        rows = _stem_rows(stem, columns)
+        if len(rows) < min_count:
+            continue
+        involved = np.unique(np.array(pairs, dtype=np.int64))
+        position = {int(item): j for j, item in enumerate(involved.tolist())}
+        sub = csr[rows][:, involved]
+        together = (sub.T.tocsr() @ sub).toarray() if len(involved) <= 2048 else (sub.T.tocsr() @ sub).tocsr()
+        left = np.fromiter((position[a] for a, _ in pairs), dtype=np.int64, count=len(pairs))
+        right = np.fromiter((position[b] for _, b in pairs), dtype=np.int64, count=len(pairs))
+        counts = np.asarray(together[left, right]).ravel()
+        keep = counts >= min_count
+        if keep.any():
+            chosen = np.array(pairs, dtype=np.int32)[keep]
+            stems = np.broadcast_to(np.array(stem, dtype=np.int32), (len(chosen), len(stem)))
+            found_rows.append(np.hstack([stems, chosen]))
+            found_counts.append(counts[keep].astype(np.int64))
     if not found_rows:
         return np.empty((0, k + 1), dtype=np.int32), np.empty(0, dtype=np.int64)
-    return _lexsort_rows(np.array(found_rows, dtype=np.int32), np.array(found_counts, dtype=np.int64))
+    return _lexsort_rows(np.vstack(found_rows), np.concatenate(found_counts))
 
 
 def mine_itemsets(baskets: Any, *, min_support: float, max_len: int | None = None) -> ItemsetLevels:
@@ -259,7 +294,9 @@ def mine_itemsets(baskets: Any, *, min_support: float, max_len: int | None = Non
     )
     del new_indices, keep, row_of
 
-    pairs = sp.triu(csr.T.tocsr() @ csr, k=1).tocoo()
+    csc = csr.tocsc()
+    csc.sort_indices()
+    pairs = sp.triu(csc.T @ csr, k=1).tocoo()
     mask = pairs.data >= min_count
     level = np.column_stack([pairs.row[mask], pairs.col[mask]]).astype(np.int32)
     counts = pairs.data[mask].astype(np.int64)
@@ -267,11 +304,7 @@ def mine_itemsets(baskets: Any, *, min_support: float, max_len: int | None = Non
     level, counts = _lexsort_rows(level, counts)
     local: dict[int, tuple[np.ndarray, np.ndarray]] = {2: (level, counts)}
 
-    columns: list[np.ndarray] = []
-    if len(level) and max_len != 2:
-        csc = csr.tocsc()
-        csc.sort_indices()
-        columns = [csc.indices[csc.indptr[j] : csc.indptr[j + 1]] for j in range(csc.shape[1])]
+    columns = [csc.indices[csc.indptr[j] : csc.indptr[j + 1]] for j in range(csc.shape[1])]
     k = 2
     while len(local[k][0]) > k and (max_len is None or k < max_len):
         nxt = _next_level(local[k][0], csr, columns, min_count)

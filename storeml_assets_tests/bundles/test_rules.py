@@ -190,7 +190,7 @@ def test_no_frequent_itemsets_gives_empty_frames_with_columns() -> None:
     assert mine_rules(baskets, min_support=0.3, min_confidence=0.1).empty
 
 
-@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # inside mlxtend's certainty
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # mlxtend divides by 1 - 1 in certainty
 def test_single_basket() -> None:
     baskets = pd.DataFrame({"basket_id": [9, 9, 9], "item": ["x", "y", "z"]})
     rules = mine_rules(baskets, min_support=1.0, min_confidence=1.0)
