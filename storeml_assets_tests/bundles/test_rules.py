@@ -252,3 +252,29 @@ def test_bad_parameters_are_named(kwargs: dict, message: str) -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="basket_id"):
         mine_rules(pd.DataFrame({"order_id": [1], "item": ["a"]}), min_support=0.1, min_confidence=0.1)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_matches_mlxtend_on_dense_baskets_with_long_itemsets(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    matrix = rng.random((1_500, 14)) < rng.uniform(0.2, 0.6, 14)
+    matrix[~matrix.any(axis=1), 0] = True
+    rules = assert_matches_mlxtend(matrix, 0.04, 0.4)
+    longest = (rules["antecedents"].map(len) + rules["consequents"].map(len)).max()
+    assert longest >= 5
+
+
+def test_polars_input_and_null_rows() -> None:
+    import polars as pl
+
+    frame = pd.DataFrame(
+        {"basket_id": [1, 1, 2, 2, 3, 3, None], "item": ["a", "b", "a", "b", "a", None, "b"]}
+    )
+    by_pandas = mine_rules(frame, min_support=0.5, min_confidence=0.5)
+    by_polars = mine_rules(pl.from_pandas(frame), min_support=0.5, min_confidence=0.5)
+    pd.testing.assert_frame_equal(by_pandas, by_polars)
+    # the null rows are dropped: 3 baskets, {a, b} in 2 of them
+    assert by_pandas.set_index(["antecedents", "consequents"])["support"].to_dict() == {
+        (("a",), ("b",)): 2 / 3,
+        (("b",), ("a",)): 2 / 3,
+    }
