@@ -2,8 +2,9 @@
 
 The engine never builds a dense one-hot matrix. It counts item supports, keeps the frequent
 items only, builds a sparse basket x item matrix of those, counts pairs with one sparse product
-(X^T X) and finds longer itemsets level-wise (apriori), counting each candidate group by
-intersecting sorted basket-id lists. Metrics are computed vectorized over all rules.
+(X^T X) and finds longer itemsets level-wise (apriori): candidates sharing a stem (all but their
+last two items) are counted together by one sparse product over the baskets holding the stem
+(found by intersecting sorted basket-id lists). Metrics are computed vectorized over all rules.
 
 Semantics follow mlxtend 0.25 exactly:
 
