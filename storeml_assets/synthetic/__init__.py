@@ -1,0 +1,1 @@
+"""Seeded, deterministic storefront simulator (plain Python; no Dagster here)."""
