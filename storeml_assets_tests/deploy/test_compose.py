@@ -145,8 +145,13 @@ def test_storeml_services_get_their_settings_from_the_environment(compose: dict[
         assert env["STOREML_SOURCE_MODE"] == "${STOREML_SOURCE_MODE:-synthetic}"
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
         assert env["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
-        for var in ("STOREML_AUTH_DB_URL", "STOREML_PRODUCT_DB_URL", "STOREML_CART_DB_URL",
-                    "STOREML_PROMOTION_DB_URL", "STOREML_STOREFRONT_DB_URL"):
+        for var in (
+            "STOREML_AUTH_DB_URL",
+            "STOREML_PRODUCT_DB_URL",
+            "STOREML_CART_DB_URL",
+            "STOREML_PROMOTION_DB_URL",
+            "STOREML_STOREFRONT_DB_URL",
+        ):
             # Empty by default: the simulator's databases on the compose server.
             assert env[var] == f"${{{var}:-}}", f"{name}: {var} must default to empty"
 
@@ -183,11 +188,22 @@ def _compose_command() -> list[str] | None:
 def _run_compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
     command = _compose_command()
     if command is None:
-        pytest.skip("no docker-compose / docker compose plugin on this machine (apt-get install docker-compose)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "STOREML_", "MLFLOW_", "DAGSTER_"))}
+        pytest.skip(
+            "no docker-compose / docker compose plugin on this machine (apt-get install docker-compose)"
+        )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POSTGRES_", "STOREML_", "MLFLOW_", "DAGSTER_"))
+    }
     return subprocess.run(
         [*command, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
-        capture_output=True, text=True, check=False, env=env, cwd=DOCKER_DIR, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=DOCKER_DIR,
+        timeout=60,
     )
 
 
@@ -195,7 +211,9 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     """Compose's own schema and interpolation check, without an engine."""
     password = secrets.token_urlsafe(16)
     env_file = tmp_path / ".env"
-    env_file.write_text(ENV_EXAMPLE.read_text().replace("POSTGRES_PASSWORD=\n", f"POSTGRES_PASSWORD={password}\n"))
+    env_file.write_text(
+        ENV_EXAMPLE.read_text().replace("POSTGRES_PASSWORD=\n", f"POSTGRES_PASSWORD={password}\n")
+    )
     result = _run_compose_config(env_file)
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
