@@ -9,10 +9,12 @@ from pathlib import Path
 
 import typer
 
+from storeml_assets.bundles.cli import register as register_rules
 from storeml_assets.console import console, print_error
 from storeml_assets.db.cli import db_app
 from storeml_assets.db.embedded import EmbeddedPostgresError
 from storeml_assets.db.locator import DatabaseUnreachableError, database_url
+from storeml_assets.db.migrate import MigrationError
 from storeml_assets.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -22,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+register_rules(app)
 
 
 def dagster_env(settings: Settings) -> dict[str, str]:
@@ -60,7 +63,7 @@ def main() -> None:
     """Entry point with storeml's known errors turned into one clear line."""
     try:
         app()
-    except (EmbeddedPostgresError, DatabaseUnreachableError, ValueError) as exc:
+    except (EmbeddedPostgresError, DatabaseUnreachableError, MigrationError, ValueError) as exc:
         print_error(str(exc))
         sys.exit(1)
 

@@ -28,7 +28,7 @@ def pg_server_url() -> str:
     if configured:
         return configured
     port = int(os.environ.get("STOREML_TEST_PG_PORT", "54339"))
-    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", port)
+    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", port, durable=False)
     return embedded.ensure_running()
 
 

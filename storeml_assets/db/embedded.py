@@ -64,9 +64,11 @@ class ServerStatus:
 class EmbeddedPostgres:
     """Start, reuse, stop and describe the project-local server."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
         self.data_dir = data_dir
         self.port = port
+        #: ``durable=False`` turns fsync off: for throw-away test servers only.
+        self.durable = durable
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedPostgres:
@@ -124,8 +126,9 @@ class EmbeddedPostgres:
             str(self.log_file),
             "-o",
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.pgdata}"
-            " -c max_connections=200 -c shared_buffers=256MB -c fsync=on"
-            " -c max_wal_size=2GB -c timezone=UTC",
+            " -c max_connections=200 -c shared_buffers=256MB"
+            " -c max_wal_size=2GB -c timezone=UTC"
+            + ("" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"),
         )
         return self.server_url()
 

@@ -1,0 +1,35 @@
+"""The one `Definitions` of the storeml code location: assembles the domains, nothing more."""
+
+import dagster as dg
+
+from storeml_assets.io.postgres_io_manager import PostgresIOManager
+from storeml_assets.jobs import build_jobs
+from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets.settings import get_settings
+from storeml_assets.sources.assets import build_source_assets
+from storeml_assets.sources.checks import build_source_checks
+from storeml_assets.sources.resources import StorefrontSources
+from storeml_assets.synthetic.assets import STOREFRONT_KEY, SYNTHETIC_ASSETS
+
+
+def build_definitions() -> dg.Definitions:
+    settings = get_settings()
+    synthetic = settings.source_mode == "synthetic"
+    assets: list[dg.AssetsDefinition] = []
+    if synthetic:
+        assets += SYNTHETIC_ASSETS
+    assets += build_source_assets(upstream=[STOREFRONT_KEY] if synthetic else None)
+    checks = build_source_checks()
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=build_jobs(synthetic=synthetic),
+        resources={
+            "io_manager": PostgresIOManager(database="storeml"),
+            "storeml_db": PostgresResource(database="storeml"),
+            "sources": StorefrontSources(),
+        },
+    )
+
+
+defs = build_definitions()

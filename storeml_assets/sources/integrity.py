@@ -1,0 +1,124 @@
+"""Integrity queries over the extracted ``raw`` tables (plain functions; no Dagster).
+
+Each returns figures a person can act on: counts and a small sample of offending keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storeml_assets.io.pg_tables import qualified, quote
+from storeml_assets.sources.catalog import CATALOG, Reference, SourceTable
+
+RAW = "raw"
+SAMPLE_SIZE = 10
+
+
+@dataclass
+class IntegrityResult:
+    passed: bool
+    description: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def table_exists(conn: Connection, table: str, schema: str = RAW) -> bool:
+    return bool(conn.execute(sa.text("select to_regclass(:name) is not null"), {"name": f"{quote(schema)}.{quote(table)}"}).scalar())
+
+
+def row_count(conn: Connection, table: str, schema: str = RAW) -> int | None:
+    if not table_exists(conn, table, schema):
+        return None
+    return int(conn.execute(sa.text(f"select count(*) from {qualified(schema, table)}")).scalar_one())
+
+
+def check_min_rows(conn: Connection, table: SourceTable, minimum: int) -> IntegrityResult:
+    count = row_count(conn, table.name)
+    if count is None:
+        return IntegrityResult(False, f"{RAW}.{table.name} does not exist yet", {"row_count": 0, "minimum": minimum})
+    return IntegrityResult(
+        count >= minimum,
+        f"{count:,} rows (minimum {minimum:,})",
+        {"row_count": count, "minimum": minimum},
+    )
+
+
+def check_primary_key(conn: Connection, table: SourceTable) -> IntegrityResult:
+    if not table_exists(conn, table.name):
+        return IntegrityResult(False, f"{RAW}.{table.name} does not exist yet")
+    cols = ", ".join(quote(c) for c in table.primary_key)
+    null_pred = " or ".join(f"{quote(c)} is null" for c in table.primary_key)
+    name = qualified(RAW, table.name)
+    nulls = int(conn.execute(sa.text(f"select count(*) from {name} where {null_pred}")).scalar_one())
+    dup_rows = conn.execute(
+        sa.text(
+            f"select {cols}, count(*) as n from {name} where not ({null_pred}) "
+            f"group by {cols} having count(*) > 1 order by n desc limit {SAMPLE_SIZE}"
+        )
+    ).fetchall()
+    duplicates = int(
+        conn.execute(
+            sa.text(
+                f"select count(*) from (select 1 from {name} where not ({null_pred}) "
+                f"group by {cols} having count(*) > 1) d"
+            )
+        ).scalar_one()
+    )
+    sample = [list(row[:-1]) for row in dup_rows]
+    passed = nulls == 0 and duplicates == 0
+    return IntegrityResult(
+        passed,
+        f"primary key ({', '.join(table.primary_key)}): {nulls} null, {duplicates} duplicated",
+        {"null_keys": nulls, "duplicate_keys": duplicates, "sample": [str(s) for s in sample]},
+    )
+
+
+def check_reference(conn: Connection, table: SourceTable, ref: Reference) -> IntegrityResult:
+    label = f"{table.name}.{ref.column} -> {ref.target_table}.{ref.target_column}"
+    missing = [t for t in (table.name, ref.target_table) if not table_exists(conn, t)]
+    if missing:
+        return IntegrityResult(False, f"{label}: {', '.join(RAW + '.' + m for m in missing)} not extracted yet")
+    child, parent = qualified(RAW, table.name), qualified(RAW, ref.target_table)
+    col, tcol = quote(ref.column), quote(ref.target_column)
+    orphan_sql = (
+        f"from {child} c where c.{col} is not null "
+        f"and not exists (select 1 from {parent} p where p.{tcol} = c.{col})"
+    )
+    violations = int(conn.execute(sa.text(f"select count(*) {orphan_sql}")).scalar_one())
+    sample = [row[0] for row in conn.execute(sa.text(f"select distinct c.{col} {orphan_sql} limit {SAMPLE_SIZE}"))]
+    nulls = 0
+    if not ref.nullable:
+        nulls = int(conn.execute(sa.text(f"select count(*) from {child} where {col} is null")).scalar_one())
+    return IntegrityResult(
+        violations == 0 and nulls == 0,
+        f"{label}: {violations:,} unresolved, {nulls:,} null",
+        {"violations": violations, "null_references": nulls, "sample": [str(s) for s in sample]},
+    )
+
+
+def check_reviews_purchased(conn: Connection) -> IntegrityResult:
+    """Every review is by a customer who bought that product in a successful order before reviewing."""
+    needed = ["reviews", "orders", "order_items"]
+    missing = [t for t in needed if not table_exists(conn, t)]
+    if missing:
+        return IntegrityResult(False, f"{', '.join(RAW + '.' + m for m in missing)} not extracted yet")
+    orphan_sql = (
+        f"from {qualified(RAW, 'reviews')} r where not exists ("
+        f"select 1 from {qualified(RAW, 'orders')} o join {qualified(RAW, 'order_items')} i using (order_id) "
+        "where o.user_id = r.user_id and i.product_id = r.product_id and o.ordered_at <= r.created_at "
+        "and o.status <> 'payment_failed')"
+    )
+    violations = int(conn.execute(sa.text(f"select count(*) {orphan_sql}")).scalar_one())
+    sample = [row[0] for row in conn.execute(sa.text(f"select r.review_id {orphan_sql} limit {SAMPLE_SIZE}"))]
+    return IntegrityResult(
+        violations == 0,
+        f"reviews of products the reviewer did not buy first: {violations:,}",
+        {"violations": violations, "sample": [str(s) for s in sample]},
+    )
+
+
+def references_of(table_name: str) -> tuple[Reference, ...]:
+    return CATALOG[table_name].references
