@@ -41,12 +41,17 @@ from sklearn.metrics import (
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
+from threadpoolctl import threadpool_limits
 
 #: Attribute on a fitted pipeline holding its decision threshold.
 THRESHOLD_ATTRIBUTE = "decision_threshold_"
 DEFAULT_THRESHOLD = 0.5
 #: Share of the training rows held out to choose the decision threshold.
 THRESHOLD_VALIDATION_SHARE = 0.2
+#: OpenMP threads for fitting and scoring. One: Dagster's multiprocess executor already runs steps
+#: in parallel, and on the shared 2-core machine two OpenMP threads made a 20k-row fit ~9x slower
+#: (busy-waiting under oversubscription). Pass ``n_threads=None`` to use every core.
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,9 @@ def decision_threshold(model: Any) -> float:
     return float(getattr(model, THRESHOLD_ATTRIBUTE, DEFAULT_THRESHOLD))
 
 
-def train_model(train: pd.DataFrame, *, label: str, features: FeatureSpec, seed: int) -> Pipeline:
+def train_model(
+    train: pd.DataFrame, *, label: str, features: FeatureSpec, seed: int, n_threads: int | None = DEFAULT_THREADS
+) -> Pipeline:
     """Fit the pipeline on ``train`` and store the F1-maximizing threshold on it (see module doc)."""
     y = _labels(train, label)
     x = _features(train, features)
@@ -199,19 +206,23 @@ def train_model(train: pd.DataFrame, *, label: str, features: FeatureSpec, seed:
     x_fit, x_val, y_fit, y_val = train_test_split(
         x, y, test_size=THRESHOLD_VALIDATION_SHARE, stratify=y, random_state=seed
     )
-    probe = build_pipeline(features.numeric, features.categorical, seed)
-    probe.fit(x_fit, y_fit)
-    threshold = best_f1_threshold(y_val, probe.predict_proba(x_val)[:, 1])
+    with threadpool_limits(n_threads):
+        probe = build_pipeline(features.numeric, features.categorical, seed)
+        probe.fit(x_fit, y_fit)
+        threshold = best_f1_threshold(y_val, probe.predict_proba(x_val)[:, 1])
 
-    model = build_pipeline(features.numeric, features.categorical, seed)
-    model.fit(x, y)
+        model = build_pipeline(features.numeric, features.categorical, seed)
+        model.fit(x, y)
     setattr(model, THRESHOLD_ATTRIBUTE, threshold)
     return model
 
 
-def predict_scores(model: Any, frame: pd.DataFrame, features: FeatureSpec) -> np.ndarray:
+def predict_scores(
+    model: Any, frame: pd.DataFrame, features: FeatureSpec, n_threads: int | None = DEFAULT_THREADS
+) -> np.ndarray:
     """Positive-class probabilities for every row of ``frame``."""
-    return np.asarray(model.predict_proba(_features(frame, features))[:, 1], dtype=float)
+    with threadpool_limits(n_threads):
+        return np.asarray(model.predict_proba(_features(frame, features))[:, 1], dtype=float)
 
 
 def _safe_auc(y: np.ndarray, score: np.ndarray) -> float:

@@ -124,3 +124,12 @@ def test_secret_free_display_uri() -> None:
     resource = MlflowTracking(tracking_uri="postgresql://storeml:s3cret@db.example:5432/mlflow")
     assert resource.resolved_tracking_uri().startswith("postgresql+psycopg2://")
     assert "s3cret" not in resource.display_uri and "***" in resource.display_uri
+
+
+def test_defaults_come_from_settings(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    resource = MlflowTracking()
+    assert resource.resolved_tracking_uri() == sqlalchemy_url(isolated_env["mlflow"])
+    location = resource.resolved_artifact_location()
+    assert location == (tmp_path / "home" / "mlflow-artifacts").resolve().as_uri()
+    assert (tmp_path / "home" / "mlflow-artifacts").is_dir()
+    assert MlflowTracking(artifact_location="s3://bucket/mlflow").resolved_artifact_location() == "s3://bucket/mlflow"
