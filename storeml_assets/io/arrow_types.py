@@ -39,6 +39,8 @@ import pyarrow.compute as pc
 #: Field-metadata marker for columns that hold JSON text.
 JSON_MARK = b"storeml:json"
 MAX_IDENTIFIER_BYTES = 63
+#: Threads pyarrow may use converting a pandas frame.
+PANDAS_THREADS = 2
 
 
 class FrameTypeError(TypeError):
@@ -103,25 +105,19 @@ def is_json_field(field: pa.Field) -> bool:
 
 def pandas_to_arrow(df: pd.DataFrame) -> pa.Table:
     """A pandas frame as an Arrow table (index dropped; dict columns become JSON text)."""
+    if df.columns.duplicated().any():
+        raise FrameTypeError(f"duplicate column names: {sorted(set(df.columns[df.columns.duplicated()]))}")
     json_cols: list[str] = []
-    columns: dict[str, Any] = {}
     for name in df.columns:
         if not isinstance(name, str):
             raise FrameTypeError(f"column names must be strings, got {name!r}")
-        series = df[name]
-        if series.dtype == object and isinstance(_first_non_null(series), dict):
-            columns[name] = pa.array([_dumps(v) for v in series], type=pa.string())
+        if df[name].dtype == object and isinstance(_first_non_null(df[name]), dict):
             json_cols.append(name)
-        else:
-            columns[name] = series
     if json_cols:
-        arrays = [
-            columns[n] if isinstance(columns[n], pa.Array) else pa.Array.from_pandas(columns[n])
-            for n in df.columns
-        ]
-        table = pa.Table.from_arrays(arrays, names=list(df.columns))
-    else:
-        table = pa.Table.from_pandas(df, preserve_index=False)
+        df = df.copy(deep=False)
+        for name in json_cols:
+            df[name] = pd.Series([_dumps(v) for v in df[name]], index=df.index, dtype=object)
+    table = pa.Table.from_pandas(df, preserve_index=False, nthreads=PANDAS_THREADS)
     table = table.replace_schema_metadata(None)
     for name in json_cols:
         idx = table.schema.get_field_index(name)

@@ -351,18 +351,16 @@ def read_table(
     name = f"{schema}.{table}"
     with adbc_connection(url) as conn, conn.cursor() as cur:
         try:
-            oid = table_oid(cur, schema, table)
-            if oid is None:
-                # views are fine to read too
-                rows = _fetch(
-                    cur,
-                    "select c.oid::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                    "where n.nspname = $1 and c.relname = $2",
-                    (schema, table),
-                )
-                if not rows:
-                    raise TableNotFoundError(f"table {name} does not exist; materialize its asset first")
-                oid = int(rows[0][0])
+            lookup = (
+                "select c.oid::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+            )
+            if not _fetch(cur, lookup, (schema, table)):
+                raise TableNotFoundError(f"table {name} does not exist; materialize its asset first")
+            # Hold ACCESS SHARE from here on: a concurrent swap either finished before (we see the
+            # new table) or waits for this read (we see the old one); the catalog cannot move under us.
+            _exec(cur, f"lock table {qualified(schema, table)} in access share mode")
+            oid = int(_fetch(cur, lookup, (schema, table))[0][0])
             existing = {c.name for c in table_columns(cur, oid)}
             if columns:
                 unknown = [c for c in columns if c not in existing]

@@ -1,0 +1,240 @@
+"""IO benchmark: PostgresIOManager vs raw ADBC COPY vs pandas to_sql/read_sql, in one run.
+
+    python -m benchmarks.bench_io [--rows 1000000] [--sample-rows 100000] [--repeat 3]
+
+Creates a temporary database on the storeml server (embedded by default, ``STOREML_PG_URL`` when
+set), writes and reads a ``rows`` x 8 frame (ints, floats, text, timestamp, bool, date) through
+each path, prints rows/s and the IO manager / raw ADBC ratios (target >= 0.8), then drops the
+database. Each figure is the best of ``repeat`` rounds; the paths alternate inside a round so
+that noise from other processes on the machine hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
+import numpy as np
+import pandas as pd
+import polars as pl
+import psycopg2
+import pyarrow as pa
+import sqlalchemy as sa
+from psycopg2 import sql
+from rich.console import Console
+from rich.table import Table
+
+from storeml_assets.db.locator import server_url
+from storeml_assets.db.urls import redact, sqlalchemy_url, with_database
+from storeml_assets.io import PostgresIOManager
+
+TARGET_RATIO = 0.8
+
+
+def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
+    """``rows`` x 8 columns: 2 ints, 2 floats, text, timestamp, bool, date."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2024-01-01T00:00:00", "us")
+    created = start + rng.integers(0, 365 * 86_400_000_000, rows).astype("timedelta64[us]")
+    sku_ids = rng.integers(0, 50_000, rows)
+    return pl.DataFrame(
+        {
+            "order_id": np.arange(rows, dtype=np.int64),
+            "customer_id": rng.integers(1, 200_000, rows, dtype=np.int64),
+            "amount": rng.gamma(2.0, 30.0, rows).round(2),
+            "score": rng.random(rows),
+            "sku": pl.Series(sku_ids).cast(pl.String).str.zfill(6),
+            "created_at": created,
+            "paid": rng.random(rows) < 0.9,
+            "order_date": created.astype("datetime64[D]"),
+        }
+    ).with_columns(
+        pl.col("order_date").cast(pl.Date), pl.concat_str([pl.lit("SKU-"), pl.col("sku")]).alias("sku")
+    )
+
+
+def _create_database(server: str, name: str) -> str:
+    conn = psycopg2.connect(with_database(server, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return with_database(server, name)
+
+
+def _drop_database(server: str, name: str) -> None:
+    conn = psycopg2.connect(with_database(server, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+# -- the paths -----------------------------------------------------------------------------------
+def raw_adbc_write(url: str, table: pa.Table) -> None:
+    with adbc.connect(url) as conn, conn.cursor() as cur:
+        cur.adbc_ingest("raw_adbc", table, mode="replace", db_schema_name="bench")
+        conn.commit()
+
+
+def raw_adbc_read(url: str) -> pa.Table:
+    with adbc.connect(url) as conn, conn.cursor() as cur:
+        cur.execute('select * from "bench"."raw_adbc"')
+        return cur.fetch_arrow_table()
+
+
+def _frame_type(kind: str) -> dg.DagsterType:
+    typing_type = pl.DataFrame if kind == "polars" else pd.DataFrame
+    return dg.DagsterType(
+        type_check_fn=lambda _ctx, _value: True, name=f"{kind}_frame", typing_type=typing_type
+    )
+
+
+def io_manager_write(io_manager: PostgresIOManager, kind: str, frame: Any) -> None:
+    """The IO manager's real path: handle_output with an output context."""
+    context = dg.build_output_context(asset_key=["bench", f"io_{kind}"], dagster_type=_frame_type(kind))
+    io_manager.handle_output(context, frame)
+
+
+def io_manager_read(io_manager: PostgresIOManager, kind: str) -> Any:
+    context = dg.build_input_context(asset_key=["bench", f"io_{kind}"], dagster_type=_frame_type(kind))
+    return io_manager.load_input(context)
+
+
+def to_sql_write(url: str, frame: pd.DataFrame) -> None:
+    engine = sa.create_engine(sqlalchemy_url(url))
+    try:
+        frame.to_sql(
+            "to_sql",
+            engine,
+            schema="bench",
+            if_exists="replace",
+            index=False,
+            method="multi",
+            chunksize=5_000,
+        )
+    finally:
+        engine.dispose()
+
+
+def read_sql_read(url: str) -> pd.DataFrame:
+    engine = sa.create_engine(sqlalchemy_url(url))
+    try:
+        return pd.read_sql('select * from "bench"."to_sql"', engine)
+    finally:
+        engine.dispose()
+
+
+# -- main ------------------------------------------------------------------------------------------
+def run(rows: int, sample_rows: int, repeat: int, console: Console) -> dict[str, dict[str, float]]:
+    server = server_url()
+    name = f"bench_io_{uuid.uuid4().hex[:8]}"
+    url = _create_database(server, name)
+    console.print(f"database {redact(url)}; {rows:,} rows x 8 columns; best of {repeat}")
+    try:
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("create schema bench")
+        frame_pl = make_frame(rows)
+        arrow = frame_pl.to_arrow()
+        frame_pd = frame_pl.to_pandas()
+        io_manager = PostgresIOManager(url=url)
+        best: dict[str, dict[str, float]] = {}
+
+        def record(path: str, op: str, seconds: float, n: int) -> None:
+            slot = best.setdefault(path, {})
+            slot[f"{op}_s"] = min(slot.get(f"{op}_s", float("inf")), seconds)
+            slot[f"{op}_rows"] = n
+
+        for round_no in range(1, repeat + 1):
+            seconds, _ = _timed(lambda: raw_adbc_write(url, arrow))
+            record("raw ADBC", "write", seconds, rows)
+            seconds, _ = _timed(lambda: io_manager_write(io_manager, "polars", frame_pl))
+            record("IO manager (polars)", "write", seconds, rows)
+            seconds, _ = _timed(lambda: io_manager_write(io_manager, "pandas", frame_pd))
+            record("IO manager (pandas)", "write", seconds, rows)
+            seconds, got = _timed(lambda: raw_adbc_read(url))
+            assert got.num_rows == rows
+            record("raw ADBC", "read", seconds, rows)
+            seconds, got = _timed(lambda: io_manager_read(io_manager, "polars"))
+            assert got.height == rows
+            record("IO manager (polars)", "read", seconds, rows)
+            seconds, got = _timed(lambda: io_manager_read(io_manager, "pandas"))
+            assert len(got) == rows
+            record("IO manager (pandas)", "read", seconds, rows)
+            console.print(f"round {round_no}/{repeat} done")
+
+        sample = frame_pd.head(sample_rows)
+        seconds, _ = _timed(lambda: to_sql_write(url, sample))
+        record(f"pandas to_sql/read_sql ({len(sample):,} rows)", "write", seconds, len(sample))
+        seconds, got = _timed(lambda: read_sql_read(url))
+        assert len(got) == len(sample)
+        record(f"pandas to_sql/read_sql ({len(sample):,} rows)", "read", seconds, len(sample))
+        return best
+    finally:
+        _drop_database(server, name)
+
+
+def report(best: dict[str, dict[str, float]], console: Console) -> bool:
+    raw = best["raw ADBC"]
+    raw_write = raw["write_rows"] / raw["write_s"]
+    raw_read = raw["read_rows"] / raw["read_s"]
+    table = Table(title="Postgres IO: rows/s (best round) and ratio to raw ADBC")
+    for column in ("path", "write rows/s", "write ratio", "read rows/s", "read ratio"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    ok = True
+    for path, figures in best.items():
+        write = figures["write_rows"] / figures["write_s"]
+        read = figures["read_rows"] / figures["read_s"]
+        write_ratio, read_ratio = write / raw_write, read / raw_read
+        if path.startswith("IO manager"):
+            ok = ok and write_ratio >= TARGET_RATIO and read_ratio >= TARGET_RATIO
+
+        def style(ratio: float, path: str = path) -> str:
+            if not path.startswith("IO manager"):
+                return f"{ratio:.2f}x"
+            colour = "green" if ratio >= TARGET_RATIO else "red"
+            return f"[{colour}]{ratio:.2f}x[/{colour}]"
+
+        table.add_row(path, f"{write:,.0f}", style(write_ratio), f"{read:,.0f}", style(read_ratio))
+    console.print(table)
+    verdict = "[green]met[/green]" if ok else "[red]NOT met[/red]"
+    console.print(f"target IO manager >= {TARGET_RATIO}x raw ADBC on write and read: {verdict}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_io", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows written and read per path")
+    parser.add_argument("--sample-rows", type=int, default=100_000, help="rows for pandas to_sql/read_sql")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best round counts")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the 0.8x target is not met")
+    args = parser.parse_args(argv)
+    console = Console()
+    started = dt.datetime.now()
+    best = run(args.rows, min(args.sample_rows, args.rows), args.repeat, console)
+    ok = report(best, console)
+    console.print(f"took {(dt.datetime.now() - started).total_seconds():.0f}s")
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
