@@ -31,13 +31,13 @@ CAMPAIGN_DAYS = 14
 CHANNELS = ("web", "mobile", "app")
 CHANNEL_P_BEFORE = (0.55, 0.30, 0.15)
 CHANNEL_P_AFTER = (0.30, 0.55, 0.15)
-BASKET_EXTRA_MEAN_BEFORE = 1.2
-BASKET_EXTRA_MEAN_AFTER = 2.3
+BASKET_EXTRA_MEAN_BEFORE = 1.0
+BASKET_EXTRA_MEAN_AFTER = 2.0
 PROMO_RATE = 0.12
 REVIEW_RATE = 0.10
 CHURN_RATE = 0.35
-BROWSE_SESSIONS_PER_ORDER = 0.8
-DRIFT_EXTRA_SESSION_SHARE = 0.5
+BROWSE_SESSIONS_PER_ORDER = 0.6
+DRIFT_EXTRA_SESSION_SHARE = 1.0
 
 #: drift features recorded in ground_truth.drift_spec when drift is on
 DRIFT_FEATURES: dict[str, tuple[str, str, str]] = {
@@ -54,12 +54,12 @@ DRIFT_FEATURES: dict[str, tuple[str, str, str]] = {
     "items_per_order": (
         "order_items",
         "order_id",
-        "mean number of distinct products per order; 1 + Poisson(1.2) becomes 1 + Poisson(2.3)",
+        "mean number of distinct products per order; 1 + Poisson(1.0) becomes 1 + Poisson(2.0)",
     ),
     "sessions_per_week": (
         "user_sessions",
         "started_at",
-        "sessions per user per week; a new traffic segment adds about 50% more browsing sessions",
+        "sessions per user per week; a new traffic segment doubles the browsing (non-order) sessions",
     ),
     "traffic_social_video_share": (
         "user_sessions",
@@ -177,7 +177,29 @@ def _rng(seed: int, component: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, component]))
 
 
-def _pick(rng: np.random.Generator, cum: np.ndarray, size: int) -> np.ndarray:
+class _Streams:
+    """A fresh, independently seeded generator for every draw of one component.
+
+    Draw ``i`` of component ``c`` always comes from seed ``(seed, c, i)``. A draw whose length
+    changes (e.g. more order lines after a drift cut-over) then shifts no other draw, and a
+    longer draw extends a shorter one, so rows before the cut-over do not depend on ``drift``.
+    """
+
+    def __init__(self, seed: int, component: int) -> None:
+        self.seed = seed
+        self.component = component
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        generator = np.random.default_rng(np.random.SeedSequence([self.seed, self.component, self.calls]))
+        return getattr(generator, name)
+
+
+Rng = np.random.Generator | _Streams
+
+
+def _pick(rng: Rng, cum: np.ndarray, size: int) -> np.ndarray:
     """Indices drawn with weights given as a cumulative array."""
     return np.searchsorted(cum, rng.random(size) * cum[-1], side="right")
 
@@ -212,7 +234,7 @@ class _Clock:
         self.cum = np.concatenate([[0.0], np.cumsum(weights)])
         self.edges = start_ts + np.arange(len(hours) + 1, dtype=np.float64) * 3600.0
 
-    def sample(self, rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def sample(self, rng: Rng, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """One timestamp (epoch seconds) per row, in [lo, hi), following the seasonality."""
         f_lo = np.interp(lo, self.edges, self.cum)
         f_hi = np.interp(hi, self.edges, self.cum)
@@ -248,7 +270,7 @@ class _Catalog:
 
 
 def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
-    rng = _rng(cfg.seed, 1)
+    rng = _Streams(cfg.seed, 1)
     cat_ids: list[int] = []
     cat_names: list[str] = []
     cat_parent: list[int | None] = []
@@ -406,7 +428,7 @@ def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
     )
 
 
-def _pick_variant(rng: np.random.Generator, cat: _Catalog, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pick_variant(rng: Rng, cat: _Catalog, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A random variant index (or -1) per product row, and its price delta in cents."""
     nv = cat.n_variants[prod]
     vidx = cat.variant_start[prod] + np.floor(rng.random(len(prod)) * np.maximum(nv, 1)).astype(np.int64)
@@ -445,7 +467,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- users and their latent purchase rate -------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 2)
+    rng = _Streams(cfg.seed, 2)
     n_users = preset.n_users
     g = rng.gamma(0.6, 1 / 0.6, n_users)
     is_new = rng.random(n_users) < 0.35
@@ -509,7 +531,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     timings["users"] = time.perf_counter() - t0
 
     # ---- promotions (needed by orders) -----------------------------------------------------------
-    rng = _rng(cfg.seed, 3)
+    rng = _Streams(cfg.seed, 3)
     n_campaigns = math.ceil(cfg.days / CAMPAIGN_DAYS)
     camp_start = start_ts + np.arange(n_campaigns) * CAMPAIGN_DAYS * DAY
     camp_end = np.minimum(camp_start + CAMPAIGN_DAYS * DAY, end_ts)
@@ -541,7 +563,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- orders ----------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 4)
+    rng = _Streams(cfg.seed, 4)
     o_user = np.repeat(np.arange(n_users), n_orders_u)
     o_time = clock.sample(rng, active_from[o_user].astype(np.float64), active_to[o_user].astype(np.float64))
     perm = np.argsort(o_time, kind="stable")
@@ -551,7 +573,10 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     o_post = (o_time >= cut_ts) if cfg.drift else np.zeros(n_orders, dtype=bool)
     o_channel = _draw_channel(rng, o_post)
 
-    k = 1 + rng.poisson(np.where(o_post, BASKET_EXTRA_MEAN_AFTER, BASKET_EXTRA_MEAN_BEFORE))
+    # both draws always happen so that the rows before the cut-over do not depend on ``drift``
+    k_before = rng.poisson(BASKET_EXTRA_MEAN_BEFORE, n_orders)
+    k_after = rng.poisson(BASKET_EXTRA_MEAN_AFTER, n_orders)
+    k = 1 + np.where(o_post, k_after, k_before)
     k = np.minimum(k, 8)
     it_order = np.repeat(np.arange(n_orders), k)
     it_post = o_post[it_order]
@@ -612,10 +637,10 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- sessions and the interaction funnel -----------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 5)
+    rng = _Streams(cfg.seed, 5)
     step = 40
     # order sessions: e extra views, then per item view, optional click, add_to_cart; purchase
-    e_views = rng.poisson(0.5, n_orders)
+    e_views = rng.poisson(0.3, n_orders)
     it_click = rng.random(n_items) < 0.85
     it_steps = 2 + it_click.astype(np.int64)
     order_item_steps = np.bincount(it_order, weights=it_steps, minlength=n_orders).astype(np.int64)
@@ -636,9 +661,10 @@ def simulate(config: SimulationConfig) -> SimulatedData:
         n_extra = int(round(DRIFT_EXTRA_SESSION_SHARE * np.count_nonzero(b_start >= cut_ts)))
         elig = active_to > cut_ts + DAY
         w_extra = np.cumsum(np.where(elig, 0.3 + g, 0.0))
-        x_user = _pick(rng, w_extra, n_extra)
+        drift_rng = _Streams(cfg.seed, 50)  # a separate stream keeps the pre-cut-over rows unchanged
+        x_user = _pick(drift_rng, w_extra, n_extra)
         lo = np.maximum(active_from[x_user], cut_ts).astype(np.float64)
-        x_start = clock.sample(rng, lo, active_to[x_user].astype(np.float64))
+        x_start = clock.sample(drift_rng, lo, active_to[x_user].astype(np.float64))
         b_user = np.concatenate([b_user, x_user])
         b_start = np.concatenate([b_start, x_start])
         b_source_extra = np.concatenate([b_source_extra, np.ones(n_extra, dtype=bool)])
@@ -736,7 +762,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- storefront tables -----------------------------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 6)
+    rng = _Streams(cfg.seed, 6)
     country_arr = np.array(country_codes)[country_idx]
     orders = pl.DataFrame(
         {
@@ -799,7 +825,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- carts and wishlists ---------------------------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 7)
+    rng = _Streams(cfg.seed, 7)
     # converted carts: one per order, items = the order lines, added at their add_to_cart time
     first_item = np.cumsum(np.bincount(it_order, minlength=n_orders)) - np.bincount(it_order, minlength=n_orders)
     conv_created = it_cart_t[first_item]
@@ -972,7 +998,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
 
     # ---- promotion tables ------------------------------------------------------------------------
     t0 = time.perf_counter()
-    rng = _rng(cfg.seed, 8)
+    rng = _Streams(cfg.seed, 8)
     code_ids = np.arange(1, n_codes + 1, dtype=np.int64)
     promo_codes = pl.DataFrame(
         {
@@ -1070,7 +1096,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     timings["promotions"] = time.perf_counter() - t0
 
     # ---- auth profiles ---------------------------------------------------------------------------
-    rng = _rng(cfg.seed, 9)
+    rng = _Streams(cfg.seed, 9)
     hist_orders = np.bincount(o_user[~failed], minlength=n_users)
     spend = np.bincount(o_user[~failed], weights=total[~failed], minlength=n_users) / 100.0
     recent_signup = signup >= end_ts - 30 * DAY
@@ -1167,7 +1193,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     return SimulatedData(cfg, databases, ground_truth, generated_at, timings)
 
 
-def _draw_channel(rng: np.random.Generator, post: np.ndarray) -> np.ndarray:
+def _draw_channel(rng: Rng, post: np.ndarray) -> np.ndarray:
     """Channel index (0 web, 1 mobile, 2 app) per row; the mix moves to mobile where ``post``."""
     u = rng.random(len(post))
     web = np.where(post, CHANNEL_P_AFTER[0], CHANNEL_P_BEFORE[0])
@@ -1176,7 +1202,7 @@ def _draw_channel(rng: np.random.Generator, post: np.ndarray) -> np.ndarray:
 
 
 def _plan_bundles(
-    rng: np.random.Generator, cfg: SimulationConfig, cat: _Catalog, n_products: int
+    rng: Rng, cfg: SimulationConfig, cat: _Catalog, n_products: int
 ) -> list[tuple[list[int], float]]:
     """Disjoint product sets (pairs and triples) from mid-popularity products, with a per-order rate."""
     by_rank = np.argsort(cat.popularity_rank)  # product index by popularity rank
@@ -1291,7 +1317,7 @@ def _drift_truth(
 
 
 def _reviews_frame(
-    rng: np.random.Generator,
+    rng: Rng,
     cat: _Catalog,
     r_item: np.ndarray,
     r_time: np.ndarray,

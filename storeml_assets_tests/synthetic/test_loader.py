@@ -42,6 +42,20 @@ def _expected(data: SimulatedData, runs: int) -> dict[tuple[str, str], int]:
     return out
 
 
+def _schema_objects() -> dict[str, list[tuple[str, str]]]:
+    """Every index and constraint definition per source database."""
+    out = {}
+    for db in SOURCE_DATABASES:
+        with connection(database_url(db)) as conn, conn.cursor() as cur:
+            cur.execute(
+                "select indexname, indexdef from pg_indexes where schemaname = 'public'"
+                " union all select conname, pg_get_constraintdef(oid) from pg_constraint"
+                " where connamespace = 'public'::regnamespace order by 1, 2"
+            )
+            out[db] = cur.fetchall()
+    return out
+
+
 def _fingerprint() -> tuple:
     with connection(database_url("storefront_db")) as conn, conn.cursor() as cur:
         cur.execute("select count(*), sum(total_amount), max(ordered_at) from orders")
@@ -55,7 +69,10 @@ def _fingerprint() -> tuple:
 def test_load_fills_every_table_and_a_reload_replaces(migrated: dict[str, str]) -> None:
     data = simulate(SimulationConfig(seed=11, scale="tiny", drift=True))
     seen: list[str] = []
-    report = load(data, progress=lambda name, rows, seconds: seen.append(name))
+    schema_before = _schema_objects()
+    # bulk_threshold=0: every database takes the drop-and-rebuild path for indexes and foreign keys
+    report = load(data, progress=lambda name, rows, seconds: seen.append(name), bulk_threshold=0)
+    assert _schema_objects() == schema_before
     assert _counts(data) == _expected(data, runs=1)
     assert all(n > 0 for (db, t), n in _counts(data).items() if db != "storeml" or t != "drift_spec")
     assert "storefront_db.order_items" in seen and "storeml.ground_truth.planted_bundles" in seen
@@ -89,6 +106,6 @@ def test_failed_load_leaves_previous_contents(migrated: dict[str, str]) -> None:
     reviews = broken.databases["storefront_db"]["reviews"]
     broken.databases["storefront_db"]["reviews"] = reviews.with_columns(pl.lit(1).alias("no_such_column"))
     with pytest.raises(LoadError, match=r"storefront_db\.reviews.*no_such_column"):
-        load(broken)
+        load(broken, bulk_threshold=0)
     assert _fingerprint() == before
     assert _counts(first) == _expected(first, runs=1)
