@@ -238,3 +238,28 @@ def test_frames_fit_the_migrated_ddl(fresh_db: str) -> None:
     assert _rows(
         fresh_db, "select time_id, date, day, month, year from warehouse.timeframe order by 1 limit 1"
     ) == [(first.year * 10_000 + first.month * 100 + first.day, first, first.day, first.month, first.year)]
+
+
+def test_asset_definitions_shape() -> None:
+    by_key = {a.key: a for a in WAREHOUSE_ASSETS}
+    assert set(by_key) == {
+        CUSTOMERS_KEY,
+        PRODUCTS_KEY,
+        TIMEFRAME_KEY,
+        TRANSACTIONS_KEY,
+        SALES_KEY,
+        TOP_PRODUCTS_KEY,
+    }
+    for key, asset in by_key.items():
+        assert asset.group_names_by_key[key] == "warehouse"
+        assert asset.descriptions_by_key[key] and "\n" not in asset.descriptions_by_key[key].strip()
+        partitioned = key in (TRANSACTIONS_KEY, SALES_KEY)
+        assert (asset.partitions_def is DAILY_PARTITIONS) == partitioned, key
+        if partitioned:
+            assert asset.metadata_by_key[key]["partition_expr"] == "transaction_ts"
+            assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+    assert by_key[TRANSACTIONS_KEY].keys_by_input_name["payments"] == dg.AssetKey(["raw", "transactions"])
+    fields = by_key[TOP_PRODUCTS_KEY].op.config_schema.as_field().config_type.fields  # type: ignore[union-attr]
+    assert fields["window_days"].default_value == 30 and fields["window_days"].description
+    checked = {spec.asset_key for check in WAREHOUSE_CHECKS for spec in check.check_specs}
+    assert checked == set(by_key) - {TOP_PRODUCTS_KEY}
