@@ -37,7 +37,7 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from pydantic import Field
 
-from storeml_assets.db.urls import redact, sqlalchemy_url
+from storeml_assets.db.urls import normalize_scheme, redact, sqlalchemy_url
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -136,8 +136,17 @@ class MlflowTracking(dg.ConfigurableResource):
         mlflow.set_registry_uri(uri)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
+    def check_reachable(self) -> None:
+        """Fail fast with one redacted line when a Postgres store is down (MLflow retries for minutes)."""
+        uri = self.resolved_tracking_uri()
+        if urlsplit(uri).scheme.split("+", 1)[0] in {"postgres", "postgresql"}:
+            from storeml_assets.db.locator import connect
+
+            connect(normalize_scheme(uri), application_name="storeml-mlflow").close()
+
     def experiment_id(self) -> str:
         """The experiment's id, creating it with the configured artifact location if needed."""
+        self.check_reachable()
         client = self.client()
         existing = client.get_experiment_by_name(self.experiment_name)
         if existing is not None:

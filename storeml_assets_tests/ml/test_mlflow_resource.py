@@ -133,3 +133,12 @@ def test_defaults_come_from_settings(isolated_env: dict[str, str], tmp_path: Pat
     assert location == (tmp_path / "home" / "mlflow-artifacts").resolve().as_uri()
     assert (tmp_path / "home" / "mlflow-artifacts").is_dir()
     assert MlflowTracking(artifact_location="s3://bucket/mlflow").resolved_artifact_location() == "s3://bucket/mlflow"
+
+
+def test_unreachable_store_fails_fast_without_password() -> None:
+    from storeml_assets.db.locator import DatabaseUnreachableError
+
+    resource = MlflowTracking(tracking_uri="postgresql://storeml:s3cret@127.0.0.1:1/mlflow")
+    with pytest.raises(DatabaseUnreachableError) as caught, resource.start_run(None, run_name="never"):
+        pass
+    assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
