@@ -432,22 +432,37 @@ _NULLABLE_PANDAS = {
 }
 
 
-def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
-    """An Arrow table (from :func:`normalize_result`) as a pandas frame."""
-    special: dict[str, pd.Series] = {}
+_ARROW_STRINGS = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.large_string(): pd.StringDtype("pyarrow"),
+}
+
+
+def arrow_to_pandas(table: pa.Table, arrow_strings: bool = False) -> pd.DataFrame:
+    """An Arrow table (from :func:`normalize_result`) as a pandas frame.
+
+    Text becomes ``object`` (Python str) by default, or ``string[pyarrow]`` with
+    ``arrow_strings`` — much faster for large tables.
+    """
+    special: dict[str, Any] = {}
     for field, column in zip(table.schema, table.columns, strict=True):
         if is_json_field(field):
-            special[field.name] = pd.Series(
-                [None if v is None else json.loads(v) for v in column.to_pylist()], dtype=object
-            )
+            special[field.name] = [None if v is None else json.loads(v) for v in column.to_pylist()]
         elif pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
-            special[field.name] = pd.Series(column.to_pylist(), dtype=object)
+            special[field.name] = column.to_pylist()
         elif field.type in _NULLABLE_PANDAS and column.null_count > 0:
-            special[field.name] = column.to_pandas(types_mapper=_NULLABLE_PANDAS.get)
-    df = table.to_pandas(coerce_temporal_nanoseconds=True, split_blocks=True)
-    for name, series in special.items():
-        df[name] = series.to_numpy() if series.dtype == object else series.array
-    return df
+            special[field.name] = column.to_pandas(types_mapper=_NULLABLE_PANDAS.get).array
+    plain = table.drop_columns(list(special)) if special else table
+    df = plain.to_pandas(
+        coerce_temporal_nanoseconds=True,
+        split_blocks=True,
+        types_mapper=_ARROW_STRINGS.get if arrow_strings else None,
+    )
+    if not special:
+        return df
+    for name, values in special.items():
+        df[name] = pd.Series(values, index=df.index, dtype=object) if isinstance(values, list) else values
+    return df[table.schema.names]
 
 
 def arrow_to_polars(table: pa.Table) -> pl.DataFrame:

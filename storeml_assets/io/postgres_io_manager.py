@@ -60,9 +60,9 @@ def frame_to_arrow(obj: Any) -> pa.Table:
     raise FrameTypeError(f"PostgresIOManager stores pandas or polars DataFrames, got {type(obj).__name__}")
 
 
-def arrow_to_frame(table: pa.Table, kind: str) -> Any:
+def arrow_to_frame(table: pa.Table, kind: str, arrow_strings: bool = False) -> Any:
     if kind == PANDAS:
-        return arrow_to_pandas(table)
+        return arrow_to_pandas(table, arrow_strings)
     frame = arrow_to_polars(table)
     return frame.lazy() if kind == POLARS_LAZY else frame
 
@@ -84,9 +84,10 @@ def load_frame(
     kind: str = PANDAS,
     columns: Sequence[str] | None = None,
     slices: Sequence[Slice] = (),
+    arrow_strings: bool = False,
 ) -> Any:
     """Read a table (optionally only some columns / partition slices) as a pandas or polars frame."""
-    return arrow_to_frame(read_table(url, schema, table, columns, slices), kind)
+    return arrow_to_frame(read_table(url, schema, table, columns, slices), kind, arrow_strings)
 
 
 def _cell(value: Any) -> str:
@@ -201,6 +202,12 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         "settings, starting the embedded server on demand.",
     )
 
+    pandas_arrow_strings: bool = Field(
+        default=False,
+        description="Load text columns into pandas as string[pyarrow] instead of object (Python str); "
+        "several times faster on large tables.",
+    )
+
     def _url(self) -> str:
         return resolve_url(self.database, self.url)
 
@@ -226,4 +233,4 @@ class PostgresIOManager(dg.ConfigurableIOManager):
         columns = (context.definition_metadata or {}).get("columns")
         slices = partition_slices(context, upstream_meta.get("partition_expr")) or []
         kind = _kind_for(context.dagster_type.typing_type)
-        return load_frame(self._url(), schema, table, kind, columns, slices)
+        return load_frame(self._url(), schema, table, kind, columns, slices, self.pandas_arrow_strings)

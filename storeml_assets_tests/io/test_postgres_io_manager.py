@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal as assert_pl_equal
 
+from storeml_assets.io import PostgresIOManager
 from storeml_assets_tests.io.helpers import (
     KINDS,
     frame_of,
@@ -454,3 +455,30 @@ def test_table_with_constraints_is_refilled_in_place(fresh_db: str) -> None:
         fresh_db, "select sku, price, note from warehouse.v_products join warehouse.products using (sku)"
     ) == [("c", Decimal("3.00"), {"y": [1]})]
     assert query(fresh_db, "select count(*) from pg_indexes where tablename = 'products'") == [(1,)]
+
+
+def test_lazyframe_output_and_input_and_pandas_arrow_strings(fresh_db: str) -> None:
+    captured: dict[str, Any] = {}
+
+    @dg.asset(key=["rt", "lazy"])
+    def lazy_src() -> pl.LazyFrame:
+        return pl.LazyFrame({"k": ["a", None, "c"], "v": [1, 2, 3]}).filter(pl.col("v") > 1)
+
+    @dg.asset(ins={"up": dg.AssetIn(key=["rt", "lazy"])})
+    def lazy_sink(up: pl.LazyFrame) -> None:
+        captured["lazy"] = up
+
+    @dg.asset(ins={"up": dg.AssetIn(key=["rt", "lazy"])})
+    def arrow_sink(up: pd.DataFrame) -> None:
+        captured["pandas"] = up
+
+    dg.materialize([lazy_src, lazy_sink], resources={"io_manager": PostgresIOManager(url=fresh_db)})
+    assert isinstance(captured["lazy"], pl.LazyFrame)
+    assert captured["lazy"].collect().to_dicts() == [{"k": None, "v": 2}, {"k": "c", "v": 3}]
+    dg.materialize(
+        [lazy_src, arrow_sink],
+        resources={"io_manager": PostgresIOManager(url=fresh_db, pandas_arrow_strings=True)},
+        selection=[arrow_sink.key],
+    )
+    frame = captured["pandas"]
+    assert str(frame["k"].dtype) == "string" and frame["k"].tolist() == [pd.NA, "c"]
