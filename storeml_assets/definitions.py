@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from storeml_assets.bundles.assets import BUNDLE_ASSETS
 from storeml_assets.io.postgres_io_manager import PostgresIOManager
 from storeml_assets.jobs import build_jobs
 from storeml_assets.resources.postgres import PostgresResource
@@ -10,6 +11,8 @@ from storeml_assets.sources.assets import build_source_assets
 from storeml_assets.sources.checks import build_source_checks
 from storeml_assets.sources.resources import StorefrontSources
 from storeml_assets.synthetic.assets import STOREFRONT_KEY, SYNTHETIC_ASSETS
+from storeml_assets.warehouse.assets import WAREHOUSE_ASSETS
+from storeml_assets.warehouse.checks import WAREHOUSE_CHECKS
 
 
 def build_definitions() -> dg.Definitions:
@@ -19,7 +22,9 @@ def build_definitions() -> dg.Definitions:
     if synthetic:
         assets += SYNTHETIC_ASSETS
     assets += build_source_assets(upstream=[STOREFRONT_KEY] if synthetic else None)
-    checks = build_source_checks()
+    assets += WAREHOUSE_ASSETS
+    assets += BUNDLE_ASSETS
+    checks = build_source_checks() + WAREHOUSE_CHECKS
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -127,8 +127,10 @@ class EmbeddedPostgres:
             "-o",
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.pgdata}"
             " -c max_connections=200 -c shared_buffers=256MB"
-            " -c max_wal_size=2GB -c timezone=UTC"
-            + ("" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"),
+            # A development server: commits do not wait for the WAL flush (a crash can lose the
+            # last few transactions, never corrupt data); Dagster's event log commits per event.
+            " -c max_wal_size=2GB -c timezone=UTC -c synchronous_commit=off"
+            + ("" if self.durable else " -c fsync=off -c full_page_writes=off"),
         )
         return self.server_url()
 
