@@ -18,16 +18,17 @@ quoted with SQLAlchemy's Postgres quoting, values always bound as parameters.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from storeml_assets.db.urls import host_of, normalize_scheme, redact
@@ -67,8 +68,8 @@ class TimeSlice:
     """Rows where ``expr`` is in [start, end)."""
 
     expr: str
-    start: datetime
-    end: datetime
+    start: dt.datetime
+    end: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,12 @@ def write_slices(url: str, schema: str, table: str, data: pa.Table, slices: Sequ
     check_identifier(table, "table name")
     started = time.perf_counter()
     name = f"{schema}.{table}"
+    stray = rows_outside_slices(data, slices)
+    if stray is not None:
+        raise ValueError(
+            f"{stray[1]} of {data.num_rows} rows have {stray[0]!r} outside the partition being written "
+            f"to table {name}; nothing was written"
+        )
     with adbc_connection(url) as conn:
         ensure_schema(conn, schema)
         with conn.cursor() as cur:
@@ -308,6 +315,41 @@ def write_slices(url: str, schema: str, table: str, data: pa.Table, slices: Sequ
                     f"writing a partition of table {name} failed: {_one_line(exc)}"
                 ) from None
     return WriteResult(data.num_rows, time.perf_counter() - started, created, "slice")
+
+
+def rows_outside_slices(data: pa.Table, slices: Sequence[Slice]) -> tuple[str, int] | None:
+    """The first slice column with rows outside its slice, and how many; None when all fit.
+
+    Only slices whose ``expr`` is a column of ``data`` are checked (an SQL expression is not).
+    """
+    for piece in slices:
+        if piece.expr not in data.schema.names or data.num_rows == 0:
+            continue
+        column = data.column(piece.expr)
+        if isinstance(piece, TimeSlice):
+            dtype = column.type
+            if pa.types.is_date32(dtype):
+                start: Any = piece.start.astimezone(dt.UTC).date()
+                end: Any = piece.end.astimezone(dt.UTC).date()
+            elif pa.types.is_timestamp(dtype) and dtype.tz is None:
+                start = piece.start.astimezone(dt.UTC).replace(tzinfo=None)
+                end = piece.end.astimezone(dt.UTC).replace(tzinfo=None)
+            elif pa.types.is_timestamp(dtype):
+                start, end = piece.start, piece.end
+            else:
+                continue
+            inside = pc.and_(
+                pc.greater_equal(column, pa.scalar(start, type=dtype)),
+                pc.less(column, pa.scalar(end, type=dtype)),
+            )
+        else:
+            inside = pc.is_in(
+                pc.cast(column, pa.string()), value_set=pa.array(list(piece.values), pa.string())
+            )
+        outside = data.num_rows - pc.sum(pc.fill_null(inside, False)).as_py()
+        if outside:
+            return piece.expr, outside
+    return None
 
 
 def _expr_sql(expr: str, columns: set[str]) -> str:

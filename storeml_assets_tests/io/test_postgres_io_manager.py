@@ -482,3 +482,25 @@ def test_lazyframe_output_and_input_and_pandas_arrow_strings(fresh_db: str) -> N
     )
     frame = captured["pandas"]
     assert str(frame["k"].dtype) == "string" and frame["k"].tolist() == [pd.NA, "c"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rows_outside_the_partition_are_rejected(fresh_db: str, kind: str) -> None:
+    state = {"shift": 0}
+    src = source_asset(
+        ["sales", "stray"],
+        kind,
+        lambda ctx: _daily_rows(
+            kind, ctx.partition_key, n=30 + state["shift"]
+        ),  # 30 hours spill into the next day
+        partitions_def=DAILY,
+        metadata={"partition_expr": "at"},
+    )
+    with pytest.raises(
+        Exception, match="6 of 30 rows have 'at' outside the partition being written to table sales.stray"
+    ):
+        materialize([src], fresh_db, partition_key="2024-01-01")
+    assert query(fresh_db, "select count(*) from pg_tables where tablename = 'stray'") == [(0,)]
+    state["shift"] = -6
+    materialize([src], fresh_db, partition_key="2024-01-01")
+    assert query(fresh_db, "select count(*) from sales.stray") == [(24,)]
