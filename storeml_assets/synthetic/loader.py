@@ -162,7 +162,7 @@ def _load_database(
     """Truncate and COPY one database's tables inside the connection's open transaction."""
     with conn.cursor() as cur:
         cur.execute("set local synchronous_commit = off")
-        cur.execute("set local maintenance_work_mem = '256MB'")
+        cur.execute("set local maintenance_work_mem = '1GB'")
         big = sum(df.height for df in tables.values()) >= bulk_threshold
         deferred = _defer_constraints(cur, list(tables)) if big else None
         _truncate(cur, [sql.Identifier(t) for t in tables])

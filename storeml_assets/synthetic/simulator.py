@@ -287,7 +287,7 @@ def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
         cat_parent.append(None)
         cat_desc.append(f"All {top.lower()}")
         next_id += 1
-        for sub, nouns in subs.items():
+        for sub, sub_nouns in subs.items():
             cat_ids.append(next_id)
             cat_names.append(sub)
             cat_parent.append(top_id)
@@ -295,7 +295,7 @@ def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
             leaf_ids.append(next_id)
             leaf_name.append(sub)
             leaf_top.append(top)
-            leaf_nouns.append(nouns)
+            leaf_nouns.append(sub_nouns)
             next_id += 1
     categories = pl.DataFrame(
         {
@@ -354,8 +354,8 @@ def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
     v_prod = np.repeat(np.arange(n), n_var)
     v_k = _within_group_index(n_var)
     v_sized = sized[v_prod]
-    size_col = np.where(v_sized, np.array(vocab.SIZES, dtype=object)[np.minimum(v_k, 3)], None)
-    color_col = np.array(vocab.COLORS, dtype=object)[(v_k + v_prod) % len(vocab.COLORS)]
+    size_col = np.asarray(np.where(v_sized, np.array(vocab.SIZES, dtype=object)[np.minimum(v_k, 3)], None), dtype=object)
+    color_col: np.ndarray = np.array(vocab.COLORS, dtype=object)[(v_k + v_prod) % len(vocab.COLORS)]
     delta_cents = np.where(v_sized & (v_k == 3), 200, np.where(~v_sized & (v_k == 2), 500, 0)).astype(np.int64)
     variants = pl.DataFrame(
         {
@@ -1264,6 +1264,11 @@ def _bundle_truth(
     )
 
 
+def _mean(series: pl.Series) -> float:
+    value = series.cast(pl.Float64).mean()
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def drift_features(
     orders: pl.DataFrame, order_items: pl.DataFrame, user_sessions: pl.DataFrame, n_users: int,
     since: datetime, until: datetime,
@@ -1274,11 +1279,11 @@ def drift_features(
     weeks = (until - since).total_seconds() / (7 * DAY)
     items = order_items.join(o.select("order_id"), on="order_id", how="semi").height
     return {
-        "channel_mobile_share": float((o["channel"] == "mobile").mean() or 0.0),
-        "avg_order_value": float(o["total_amount"].cast(pl.Float64).mean() or 0.0),
+        "channel_mobile_share": _mean(o["channel"] == "mobile"),
+        "avg_order_value": _mean(o["total_amount"]),
         "items_per_order": items / max(o.height, 1),
         "sessions_per_week": s.height / weeks / max(n_users, 1),
-        "traffic_social_video_share": float((s["traffic_source"] == vocab.DRIFT_TRAFFIC_SOURCE).mean() or 0.0),
+        "traffic_social_video_share": _mean(s["traffic_source"] == vocab.DRIFT_TRAFFIC_SOURCE),
     }
 
 
