@@ -132,6 +132,10 @@ def _lock_key(schema: str, table: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _slice_lock_key(schema: str, table: str, slices: Sequence[Slice]) -> int:
+    return _lock_key(schema, f"{table}|{slices!r}")
+
+
 def _fetch(cur: Any, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     cur.execute(query, tuple(params) if params else None)
     return cur.fetchall()
@@ -299,6 +303,8 @@ def write_slices(url: str, schema: str, table: str, data: pa.Table, slices: Sequ
                         oid = table_oid(cur, schema, table)
                         created = True
                 assert oid is not None
+                # writers of the same slice take turns (else both delete, then both insert)
+                _exec(cur, "select pg_advisory_xact_lock($1)", (_slice_lock_key(schema, table, slices),))
                 columns = table_columns(cur, oid)
                 data = conform_to_table(data, columns, name)
                 where, params = slice_predicate(slices, {c.name for c in columns})

@@ -114,3 +114,37 @@ def test_reader_inside_a_transaction_keeps_the_old_table_until_it_finishes(fresh
     finally:
         reader.close()
     assert query(fresh_db, "select v from rt.pinned") == [(9,)]
+
+
+def test_concurrent_writes_of_the_same_partition_leave_one_copy(fresh_db: str) -> None:
+    state: dict[str, Any] = {"gate": None}
+
+    def rows(ctx: dg.AssetExecutionContext) -> Any:
+        if state["gate"] is not None:
+            state["gate"].wait(timeout=30)
+        return frame_of("polars", {"region": [ctx.partition_key] * 5000, "qty": list(range(5000))})
+
+    src = source_asset(
+        ["sales", "same"],
+        "polars",
+        rows,
+        partitions_def=dg.StaticPartitionsDefinition(["eu"]),
+        metadata={"partition_expr": "region"},
+    )
+    materialize([src], fresh_db, partition_key="eu")  # the table exists: writers take delete + append
+    state["gate"] = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            materialize([src], fresh_db, partition_key="eu")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert query(fresh_db, "select count(*) from sales.same") == [(5000,)]
