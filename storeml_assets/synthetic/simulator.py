@@ -1189,7 +1189,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
         "drift_spec": drift_spec,
     }
     timings["total"] = time.perf_counter() - t_all
-    generated_at = datetime.fromtimestamp(end_ts, tz=UTC)  # deterministic: the end of the history
+    generated_at = datetime.now(UTC)  # wall clock; not part of any frame
     return SimulatedData(cfg, databases, ground_truth, generated_at, timings)
 
 
