@@ -22,7 +22,7 @@ from psycopg2 import sql
 
 from storeml_assets.db.locator import DatabaseUnreachableError, connect, connection, database_url
 from storeml_assets.db.urls import database_of, host_of, redact, with_database
-from storeml_assets.settings import ALL_DATABASES, Settings, get_settings
+from storeml_assets.settings import ALL_DATABASES, OWN_DATABASES, Settings, get_settings
 
 #: Key of the session-level advisory lock taken in every database while migrating it
 #: (advisory locks are per database, so one key serves all of them). ASCII "storeml" + 1.
@@ -111,9 +111,16 @@ def migration_files(database: str, sql_dir: Path) -> list[MigrationFile]:
     return [MigrationFile(p) for p in sorted(folder.glob("*.sql"), key=lambda p: p.name) if p.is_file()]
 
 
-def _selected(databases: Sequence[str] | None) -> list[str]:
+def managed_databases(settings: Settings) -> list[str]:
+    """The databases storeml migrates: all of them, but never real (external) storefront sources."""
+    if settings.source_mode == "external":
+        return list(OWN_DATABASES)
+    return list(ALL_DATABASES)
+
+
+def _selected(databases: Sequence[str] | None, settings: Settings) -> list[str]:
     if databases is None:
-        return list(ALL_DATABASES)
+        return managed_databases(settings)
     unknown = [db for db in databases if db not in ALL_DATABASES]
     if unknown:
         raise ValueError(f"unknown database {unknown[0]!r}; known: {', '.join(ALL_DATABASES)}")
@@ -284,7 +291,7 @@ def migrate(
     sql_dir = sql_dir or settings.sql_dir
     emit = log or (lambda _line: None)
     report = MigrationReport()
-    for database in _selected(databases):
+    for database in _selected(databases, settings):
         url = database_url(database, settings)
         result = DatabaseMigration(database)
         report.databases[database] = result
@@ -300,7 +307,7 @@ def pending(settings: Settings | None = None, sql_dir: Path | None = None) -> di
     settings = settings or get_settings()
     sql_dir = sql_dir or settings.sql_dir
     out: dict[str, list[str]] = {}
-    for database in ALL_DATABASES:
+    for database in managed_databases(settings):
         names = [f.name for f in migration_files(database, sql_dir)]
         url = database_url(database, settings)
         if not names or not database_exists(url):

@@ -37,8 +37,12 @@ WAREHOUSE_COLUMNS = {
     "customers": ["customer_id", "first_name", "last_name", "dob", "phone", "email"],
     "products": ["product_sku", "product_name", "category", "brand", "price"],
     "timeframe": ["time_id", "date", "day", "month", "year"],
-    "transactions": ["transaction_id", "customer_id", "time_id", "transaction_amount", "channel", "payment_type"],
-    "sales": ["sale_id", "transaction_id", "product_sku", "quantity", "unit_price", "line_total"],
+    # the star schema's documented columns, then the partition/link columns of 005
+    "transactions": [
+        "transaction_id", "customer_id", "time_id", "transaction_amount", "channel", "payment_type",
+        "order_id", "discount_amount", "transaction_ts",
+    ],
+    "sales": ["sale_id", "transaction_id", "product_sku", "quantity", "unit_price", "line_total", "transaction_ts"],
     "bundle_rules": [
         "id", "antecedents", "consequents", "antecedent_names", "consequent_names", "support",
         "confidence", "lift", "representativity", "leverage", "conviction", "zhangs_metric", "jaccard",
@@ -536,3 +540,22 @@ def test_unreachable_server_is_one_redacted_line() -> None:
     assert message.startswith(f"cannot reach database at 127.0.0.1:{port}")
     assert "Sup3rS3cret" not in message
     assert "\n" not in message
+
+
+def test_external_sources_are_never_migrated(
+    isolated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, pg_server_url: str
+) -> None:
+    """With real storefront databases configured, only storeml's own databases are touched."""
+    monkeypatch.setenv("STOREML_SOURCE_MODE", "external")
+    report = migrate(Settings.from_env())
+    assert set(report.databases) == {"storeml", "dagster", "mlflow"}
+    conn = psycopg2.connect(with_database(pg_server_url, "postgres"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select count(*) from pg_database where datname = any(%s)",
+                ([isolated_env[db].rsplit("/", 1)[1] for db in ("auth_db", "storefront_db")],),
+            )
+            assert cur.fetchone() == (0,)
+    finally:
+        conn.close()
