@@ -98,3 +98,19 @@ def test_resource_in_an_asset(fresh_db: str) -> None:
 
     dg.materialize([probe], resources={"postgres": PostgresResource(url=fresh_db)})
     pd.testing.assert_frame_equal(seen["frame"], pd.DataFrame({"answer": [42]}))
+
+
+def test_database_name_resolves_through_settings(isolated_env: dict[str, str], pg_server_url: str) -> None:
+    from storeml_assets.io import PostgresIOManager
+    from storeml_assets_tests.conftest import create_database
+
+    create_database(pg_server_url, database_of(isolated_env["storeml"]))
+    resource = PostgresResource(database="storeml")
+    assert resource.health_check()["database"] == database_of(isolated_env["storeml"])
+
+    @dg.asset(key=["raw", "probe"])
+    def probe_table() -> pd.DataFrame:
+        return pd.DataFrame({"x": [1, 2]})
+
+    dg.materialize([probe_table], resources={"io_manager": PostgresIOManager(database="storeml")})
+    assert resource.read_sql("select sum(x) as s from raw.probe")["s"].tolist() == [3]
