@@ -12,7 +12,9 @@ quoted with SQLAlchemy's Postgres quoting, values always bound as parameters.
   refilled in place — ``truncate`` + ``insert ... select`` from the staging table, same
   transaction — so its definition survives.
 * :func:`write_slices` deletes the rows of a partition slice and appends the new rows in one
-  transaction, creating the table on first write under the same advisory lock.
+  transaction, creating the table on first write under the table's advisory lock; writers of
+  the same slice take turns on a per-slice advisory lock (no duplicates), writers of different
+  slices run in parallel.
 """
 
 from __future__ import annotations

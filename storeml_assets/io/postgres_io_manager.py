@@ -5,12 +5,17 @@
 * Unpartitioned outputs replace the table atomically; partitioned outputs replace their slice
   in one transaction. The slice column is given as definition metadata ``partition_expr``: a
   column name (or a trusted SQL expression) for a single dimension, a dict
-  ``{dimension name: column}`` for multi-partitions — the dagster-duckdb convention.
+  ``{dimension name: column}`` for multi-partitions — the dagster-duckdb convention. Time
+  windows select ``column >= start and column < end`` (date / timestamp / timestamptz columns),
+  static and dynamic keys ``column::text in (...)``. A frame with rows outside the partition
+  being written is rejected before anything is written.
 * Inputs read the whole table, or only the requested partitions' rows; ``AssetIn(metadata=
   {"columns": [...]})`` selects columns. The frame library follows the type annotation
   (``pd.DataFrame``, ``pl.DataFrame``, ``pl.LazyFrame``); unannotated inputs get pandas.
 * Every output records ``dagster/row_count``, ``dagster/column_schema``, ``dagster/table_name``,
-  ``dagster/relation_identifier``, ``preview`` and ``write_rows_per_second``.
+  ``dagster/relation_identifier`` (``database.schema.table``), ``preview`` (Markdown, first 5
+  rows), ``write_seconds``, ``write_rows_per_second``, ``write_mode`` (swap | refill | slice), and
+  for partitioned outputs ``dagster/partition_row_count``.
 """
 
 from __future__ import annotations
