@@ -1,0 +1,366 @@
+"""Customer features as of a cutoff, and purchase labels after it: plain polars, no Dagster.
+
+Point-in-time rule: a feature row "as of ``cutoff``" is computed only from rows whose event time
+is strictly before ``cutoff`` (orders ``ordered_at``, order lines the ``ordered_at`` of their
+order, sessions ``started_at``, interactions ``occurred_at``, cart lines ``added_at``, carts
+``created_at``, wishlist lines ``added_at``, promo uses ``used_at``, reviews ``created_at``) and
+from customers who signed up before it. Snapshot columns that the services overwrite over time
+(``users.is_active``, ``user_profiles.segment`` / ``loyalty_tier``, ``orders.status`` other than
+``payment_failed``, ``carts.status``) are not used: they carry information from after the cutoff
+(the simulator derives segment and tier from the whole history, for instance).
+
+Missing values: features that are undefined for a customer (recency without an order, mean
+rating without a review, the window shares and averages without an order or session in the
+window) are null, not 0, so that "no orders" and "no mobile orders" stay distinguishable; the
+gradient-boosting model handles nulls natively. Counts are 0 when there is nothing to count.
+
+Drift features (:data:`DRIFT_FEATURES`, named as in ``ground_truth.drift_spec``) are computed per
+customer over the trailing window ``[cutoff - window_days, cutoff)``:
+
+- ``channel_mobile_share``: share of the customer's orders in the window placed on channel
+  ``'mobile'`` (null when no order in the window);
+- ``avg_order_value``: mean ``total_amount`` of those orders (null when none);
+- ``items_per_order``: order lines (distinct products) per order in the window (null when none);
+- ``sessions_per_week``: sessions in the window / (window_days / 7) (0 when none);
+- ``traffic_social_video_share``: share of the customer's sessions in the window whose
+  ``traffic_source`` is ``'social_video'`` (null when no session).
+
+Like the simulator's drift spec, these count every order in the window, failed payments included.
+
+Labels: :func:`purchase_labels` marks a customer positive when a non-failed order (status other
+than ``payment_failed``) falls in ``(cutoff, cutoff + horizon]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from storeml_assets.ml.train import FeatureSpec
+
+LABEL = "purchased_next_30d"
+CUSTOMER_ID = "customer_id"
+CUTOFF = "cutoff"
+SEGMENT_COLUMNS = ["channel_segment", "tenure_band"]
+FAILED_STATUS = "payment_failed"
+MOBILE_CHANNEL = "mobile"
+SOCIAL_VIDEO_SOURCE = "social_video"
+CHANNELS = ("web", "mobile", "app")
+INTERACTION_TYPES = ("view", "click", "add_to_cart", "wishlist", "purchase")
+#: Tenure bands (upper bounds in days, exclusive) and their labels; the last band is open.
+TENURE_BANDS: tuple[tuple[int, str], ...] = ((90, "0-89d"), (365, "90-364d"))
+TENURE_BAND_OPEN = "365d+"
+NO_ORDERS_SEGMENT = "none"
+
+DRIFT_FEATURES = [
+    "channel_mobile_share",
+    "avg_order_value",
+    "items_per_order",
+    "sessions_per_week",
+    "traffic_social_video_share",
+]
+
+NUMERIC_FEATURES = [
+    "tenure_days",
+    "observed_days",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value_all",
+    "order_rate_per_30d",
+    "orders_30d",
+    "orders_90d",
+    "spend_90d",
+    "failed_orders",
+    "sessions_total",
+    "sessions_90d",
+    "days_since_last_session",
+    *[f"interactions_{t}" for t in INTERACTION_TYPES],
+    "interactions_30d",
+    "carts_created",
+    "cart_adds",
+    "cart_adds_30d",
+    "wishlist_size",
+    "promo_uses",
+    "promo_discount_total",
+    "review_count",
+    "review_mean_rating",
+    *[f"history_{c}_share" for c in CHANNELS],
+    *DRIFT_FEATURES,
+]
+CATEGORICAL_FEATURES = ["country", *SEGMENT_COLUMNS]
+
+FEATURE_SPEC = FeatureSpec(numeric=list(NUMERIC_FEATURES), categorical=list(CATEGORICAL_FEATURES))
+
+#: Raw tables (``raw.<name>``) and the columns the features read.
+RAW_COLUMNS: dict[str, list[str]] = {
+    "users": ["user_id", "country", "signup_at"],
+    "orders": ["order_id", "user_id", "ordered_at", "status", "channel", "total_amount", "discount_amount"],
+    "order_items": ["order_id", "ordered_at"],
+    "user_sessions": ["user_id", "started_at", "traffic_source"],
+    "user_interactions": ["user_id", "interaction_type", "occurred_at"],
+    "carts": ["cart_id", "user_id", "created_at"],
+    "cart_items": ["cart_id", "added_at"],
+    "wishlists": ["wishlist_id", "user_id"],
+    "wishlist_items": ["wishlist_id", "added_at"],
+    "promo_usage": ["user_id", "discount_amount", "used_at"],
+    "reviews": ["user_id", "rating", "created_at"],
+}
+
+FEATURE_COLUMNS = [CUSTOMER_ID, CUTOFF, *FEATURE_SPEC.columns]
+
+
+def load_raw_frames(url: str, schema: str = "raw") -> dict[str, pl.DataFrame]:
+    """Read the columns of the raw tables the features need (:data:`RAW_COLUMNS`) over ADBC."""
+    from storeml_assets.io.arrow_types import arrow_to_polars
+    from storeml_assets.io.pg_tables import read_table
+
+    return {
+        table: arrow_to_polars(read_table(url, schema, table, columns))
+        for table, columns in RAW_COLUMNS.items()
+    }
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (a naive one is taken to be UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _frame(frames: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:
+    if name not in frames:
+        raise ValueError(f"raw frame {name!r} missing (need: {', '.join(RAW_COLUMNS)})")
+    frame = frames[name]
+    missing = [c for c in RAW_COLUMNS[name] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"raw frame {name!r} lacks columns {missing}")
+    return frame.select(RAW_COLUMNS[name])
+
+
+def _normalize_times(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    exprs = []
+    for column in columns:
+        dtype = frame.schema[column]
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                exprs.append(pl.col(column).dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
+            else:
+                exprs.append(pl.col(column).dt.cast_time_unit("us").dt.convert_time_zone("UTC"))
+        elif dtype == pl.Date:
+            exprs.append(pl.col(column).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
+        else:
+            raise ValueError(f"column {column!r} must be a timestamp, got {dtype}")
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _before(frame: pl.DataFrame, column: str, cutoff: datetime, since: datetime | None = None) -> pl.DataFrame:
+    """Rows with ``since <= column < cutoff``."""
+    frame = _normalize_times(frame, [column])
+    condition = pl.col(column) < cutoff
+    if since is not None:
+        condition = condition & (pl.col(column) >= since)
+    return frame.filter(condition)
+
+
+def _days(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds().cast(pl.Float64) / 86_400_000_000.0
+
+
+def _tenure_band(days: pl.Expr) -> pl.Expr:
+    expr = pl.when(days < TENURE_BANDS[0][0]).then(pl.lit(TENURE_BANDS[0][1]))
+    for bound, label in TENURE_BANDS[1:]:
+        expr = expr.when(days < bound).then(pl.lit(label))
+    return expr.otherwise(pl.lit(TENURE_BAND_OPEN))
+
+
+def build_customer_features(
+    frames: Mapping[str, pl.DataFrame], cutoff: datetime, *, window_days: int = 30
+) -> pl.DataFrame:
+    """One row per customer who signed up before ``cutoff``: features from data before ``cutoff`` only.
+
+    Columns: ``customer_id``, ``cutoff`` and every column of :data:`FEATURE_SPEC` (which include
+    :data:`SEGMENT_COLUMNS` and :data:`DRIFT_FEATURES`), in :data:`FEATURE_COLUMNS` order.
+    """
+    if window_days < 1:
+        raise ValueError(f"window_days must be at least 1, got {window_days}")
+    cutoff = as_utc(cutoff)
+    window_start = cutoff - timedelta(days=window_days)
+    d90 = cutoff - timedelta(days=90)
+    cut = pl.lit(cutoff, dtype=pl.Datetime("us", "UTC"))
+
+    users = _before(_frame(frames, "users"), "signup_at", cutoff).select(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID),
+        pl.col("country").cast(pl.String).fill_null("unknown"),
+        "signup_at",
+    ).unique(CUSTOMER_ID, keep="first")
+
+    orders = _before(_frame(frames, "orders"), "ordered_at", cutoff).with_columns(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID),
+        pl.col("total_amount").cast(pl.Float64),
+        (pl.col("status") == FAILED_STATUS).alias("failed"),
+    )
+    # Observed history: from the first order the data holds (before the cutoff) up to the cutoff.
+    first_order = orders.select(pl.col("ordered_at").min()).item()
+    history_start = first_order if first_order is not None else cutoff
+
+    paid = orders.filter(~pl.col("failed"))
+    order_feats = paid.group_by(CUSTOMER_ID).agg(
+        pl.len().cast(pl.Int64).alias("frequency"),
+        pl.col("total_amount").sum().alias("monetary"),
+        pl.col("total_amount").mean().alias("avg_order_value_all"),
+        pl.col("ordered_at").max().alias("last_order_at"),
+        (pl.col("ordered_at") >= window_start).sum().cast(pl.Int64).alias("orders_30d"),
+        (pl.col("ordered_at") >= d90).sum().cast(pl.Int64).alias("orders_90d"),
+        pl.col("total_amount").filter(pl.col("ordered_at") >= d90).sum().alias("spend_90d"),
+    )
+    mix = orders.group_by(CUSTOMER_ID).agg(
+        pl.col("failed").sum().cast(pl.Int64).alias("failed_orders"),
+        *[(pl.col("channel") == c).mean().alias(f"history_{c}_share") for c in CHANNELS],
+        pl.col("channel").mode().sort().first().alias("dominant_channel"),
+    )
+
+    window_orders = orders.filter(pl.col("ordered_at") >= window_start)
+    items = _before(_frame(frames, "order_items"), "ordered_at", cutoff, since=window_start)
+    lines = items.group_by("order_id").agg(pl.len().alias("lines"))
+    window_feats = (
+        window_orders.join(lines, on="order_id", how="left")
+        .group_by(CUSTOMER_ID)
+        .agg(
+            (pl.col("channel") == MOBILE_CHANNEL).mean().alias("channel_mobile_share"),
+            pl.col("total_amount").mean().alias("avg_order_value"),
+            pl.col("lines").fill_null(0).mean().cast(pl.Float64).alias("items_per_order"),
+        )
+    )
+
+    sessions = _before(_frame(frames, "user_sessions"), "started_at", cutoff).with_columns(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)
+    )
+    in_window = pl.col("started_at") >= window_start
+    session_feats = sessions.group_by(CUSTOMER_ID).agg(
+        pl.len().cast(pl.Int64).alias("sessions_total"),
+        (pl.col("started_at") >= d90).sum().cast(pl.Int64).alias("sessions_90d"),
+        pl.col("started_at").max().alias("last_session_at"),
+        (in_window.sum().cast(pl.Float64) / (window_days / 7.0)).alias("sessions_per_week"),
+        pl.when(in_window.sum() > 0)
+        .then((in_window & (pl.col("traffic_source") == SOCIAL_VIDEO_SOURCE)).sum() / in_window.sum())
+        .otherwise(None)
+        .cast(pl.Float64)
+        .alias("traffic_social_video_share"),
+    )
+
+    interactions = _before(_frame(frames, "user_interactions"), "occurred_at", cutoff).with_columns(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)
+    )
+    interaction_feats = interactions.group_by(CUSTOMER_ID).agg(
+        *[(pl.col("interaction_type") == t).sum().cast(pl.Int64).alias(f"interactions_{t}") for t in INTERACTION_TYPES],
+        (pl.col("occurred_at") >= window_start).sum().cast(pl.Int64).alias("interactions_30d"),
+    )
+
+    carts = _before(_frame(frames, "carts"), "created_at", cutoff).with_columns(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)
+    )
+    cart_owner = _frame(frames, "carts").select(
+        "cart_id", pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)
+    )
+    cart_items = _before(_frame(frames, "cart_items"), "added_at", cutoff).join(cart_owner, on="cart_id", how="inner")
+    cart_feats = carts.group_by(CUSTOMER_ID).agg(pl.len().cast(pl.Int64).alias("carts_created"))
+    cart_item_feats = cart_items.group_by(CUSTOMER_ID).agg(
+        pl.len().cast(pl.Int64).alias("cart_adds"),
+        (pl.col("added_at") >= window_start).sum().cast(pl.Int64).alias("cart_adds_30d"),
+    )
+
+    wish_owner = _frame(frames, "wishlists").select("wishlist_id", pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
+    wish_feats = (
+        _before(_frame(frames, "wishlist_items"), "added_at", cutoff)
+        .join(wish_owner, on="wishlist_id", how="inner")
+        .group_by(CUSTOMER_ID)
+        .agg(pl.len().cast(pl.Int64).alias("wishlist_size"))
+    )
+
+    promo_feats = (
+        _before(_frame(frames, "promo_usage"), "used_at", cutoff)
+        .with_columns(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
+        .group_by(CUSTOMER_ID)
+        .agg(
+            pl.len().cast(pl.Int64).alias("promo_uses"),
+            pl.col("discount_amount").cast(pl.Float64).sum().alias("promo_discount_total"),
+        )
+    )
+
+    review_feats = (
+        _before(_frame(frames, "reviews"), "created_at", cutoff)
+        .with_columns(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
+        .group_by(CUSTOMER_ID)
+        .agg(
+            pl.len().cast(pl.Int64).alias("review_count"),
+            pl.col("rating").cast(pl.Float64).mean().alias("review_mean_rating"),
+        )
+    )
+
+    out = users
+    for part in (order_feats, mix, window_feats, session_feats, interaction_feats, cart_feats,
+                 cart_item_feats, wish_feats, promo_feats, review_feats):
+        out = out.join(part, on=CUSTOMER_ID, how="left")
+
+    counts = [
+        "frequency", "orders_30d", "orders_90d", "failed_orders", "sessions_total", "sessions_90d",
+        *[f"interactions_{t}" for t in INTERACTION_TYPES], "interactions_30d", "carts_created", "cart_adds",
+        "cart_adds_30d", "wishlist_size", "promo_uses", "review_count",
+    ]
+    amounts = ["monetary", "spend_90d", "promo_discount_total", "sessions_per_week"]
+    tenure = _days(cut - pl.col("signup_at"))
+    observed = _days(cut - pl.max_horizontal(pl.col("signup_at"), pl.lit(history_start)))
+    out = out.with_columns(
+        *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
+        *[pl.col(c).fill_null(0.0).cast(pl.Float64) for c in amounts],
+        tenure.alias("tenure_days"),
+        observed.alias("observed_days"),
+        _days(cut - pl.col("last_order_at")).alias("recency_days"),
+        _days(cut - pl.col("last_session_at")).alias("days_since_last_session"),
+        pl.col("dominant_channel").fill_null(NO_ORDERS_SEGMENT).alias("channel_segment"),
+        _tenure_band(tenure).alias("tenure_band"),
+        pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")).alias(CUTOFF),
+    ).with_columns(
+        (pl.col("frequency").cast(pl.Float64) * 30.0 / pl.col("observed_days").clip(lower_bound=1.0)).alias(
+            "order_rate_per_30d"
+        ),
+    )
+    float_columns = [c for c in NUMERIC_FEATURES if c not in counts]
+    out = out.with_columns(pl.col(float_columns).cast(pl.Float64), pl.col(CATEGORICAL_FEATURES).cast(pl.String))
+    return out.select(FEATURE_COLUMNS).sort(CUSTOMER_ID)
+
+
+def purchase_labels(orders: pl.DataFrame, cutoff: datetime, horizon_days: int = 30) -> pl.DataFrame:
+    """``customer_id``, :data:`LABEL` (bool) for customers with a non-failed order in (cutoff, cutoff + horizon].
+
+    Only customers with such an order appear (all True); left-join onto the feature rows and fill
+    the rest with False (:func:`label_frame` does that).
+    """
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
+    for column in ("user_id", "ordered_at", "status"):
+        if column not in orders.columns:
+            raise ValueError(f"orders frame lacks column {column!r}")
+    cutoff = as_utc(cutoff)
+    end = cutoff + timedelta(days=horizon_days)
+    bought = _normalize_times(orders.select("user_id", "ordered_at", "status"), ["ordered_at"]).filter(
+        (pl.col("ordered_at") > cutoff) & (pl.col("ordered_at") <= end) & (pl.col("status") != FAILED_STATUS)
+    )
+    return (
+        bought.select(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
+        .unique()
+        .with_columns(pl.lit(True).alias(LABEL))
+        .sort(CUSTOMER_ID)
+    )
+
+
+def label_frame(features: pl.DataFrame, orders: pl.DataFrame, horizon_days: int = 30) -> pl.DataFrame:
+    """``features`` (one cutoff) with :data:`LABEL` added: True when bought within the horizon, else False."""
+    cutoffs = features.get_column(CUTOFF).unique()
+    if cutoffs.len() != 1:
+        raise ValueError(f"label_frame needs features of exactly one cutoff, got {cutoffs.len()}")
+    labels = purchase_labels(orders, cutoffs.item(), horizon_days)
+    return features.join(labels, on=CUSTOMER_ID, how="left").with_columns(pl.col(LABEL).fill_null(False))
