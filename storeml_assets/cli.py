@@ -59,6 +59,62 @@ def dev(
     os.execve(args[0], args, env)
 
 
+@app.command()
+def doctor() -> None:
+    """Check every source database: reachable, tables and row counts, ML readiness. Exit 0 only when ready."""
+    from rich.table import Table
+
+    from storeml_assets.sources.doctor import examine
+
+    report = examine()
+    for db in report.databases:
+        if db.error:
+            console.print(f"[bold red]✗ {db.database}[/] at {db.host}: {db.error}", highlight=False)
+            continue
+        table = Table(title=f"{db.database} ({db.host})", title_justify="left")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, rows in db.tables.items():
+            table.add_row(name, "[red]missing[/]" if rows is None else f"{rows:,}")
+        console.print(table)
+    readiness = Table(title="ML readiness", title_justify="left")
+    for column in ("purpose", "table", "rows", "needs", "ready"):
+        readiness.add_column(column)
+    for item in report.readiness:
+        rows = "missing" if item.rows is None else f"{item.rows:,}"
+        mark = "[green]yes[/]" if item.ready else "[red]no[/]"
+        readiness.add_row(item.purpose, item.table, rows, f"{item.minimum:,}+", mark)
+    console.print(readiness)
+    if report.ready:
+        console.print("[bold green]ready[/]: every source database is reachable and has enough data")
+    else:
+        console.print("[bold red]not ready[/]: see the rows marked above")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    scale: str = typer.Option("small", help="tiny | small | medium | large"),
+    drift: bool = typer.Option(False, "--drift", help="Train a champion, then a drifted period, sensor and retrain."),
+    seed: int = typer.Option(42, help="Simulator seed."),
+) -> None:
+    """Migrate, simulate, materialize the whole graph with every check, and print a summary."""
+    from storeml_assets.demo import BlockingCheckFailed, Demo, print_summary
+
+    settings = get_settings()
+    console.print(f"[bold]storeml demo[/] (scale {scale}{', drift' if drift else ''}, seed {seed})")
+    runner = Demo(settings, console, scale=scale, drift=drift, seed=seed)
+    try:
+        report = runner.run()
+    except BlockingCheckFailed as exc:
+        print_error(str(exc))
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:
+        print_error(str(exc))
+        raise typer.Exit(1) from None
+    print_summary(console, report)
+
+
 def main() -> None:
     """Entry point with storeml's known errors turned into one clear line."""
     try:

@@ -1,21 +1,52 @@
-"""Jobs over asset selections, shared by schedules, sensors and the CLI."""
+"""Jobs over asset selections, shared by schedules, sensors, the CLI and the demo.
+
+The storefront's data moves in four steps, each one job: simulate (synthetic mode only),
+dimensions (unpartitioned source tables and the dimension tables built from them), events (a
+range of daily partitions of the event tables and the facts built from them, in one run), and
+marts (everything downstream that reads all partitions: top products, bundle rules).
+"""
 
 import dagster as dg
 
 from storeml_assets.partitions import DAILY_PARTITIONS
+from storeml_assets.warehouse.assets import (
+    CUSTOMERS_KEY,
+    PRODUCTS_KEY,
+    SALES_KEY,
+    TIMEFRAME_KEY,
+    TOP_PRODUCTS_KEY,
+    TRANSACTIONS_KEY,
+)
 
-INGEST_JOB = "ingest_job"
 SIMULATE_JOB = "simulate_job"
+DIMENSIONS_JOB = "dimensions_job"
+EVENTS_JOB = "events_job"
+MARTS_JOB = "marts_job"
+
+SOURCE_DIMENSIONS = dg.AssetSelection.groups("sources") & dg.AssetSelection.tag("storeml/kind", "dimension")
+SOURCE_EVENTS = dg.AssetSelection.groups("sources") & dg.AssetSelection.tag("storeml/kind", "event")
 
 
 def build_jobs(*, synthetic: bool) -> list:
     jobs = [
         dg.define_asset_job(
-            INGEST_JOB,
-            selection=dg.AssetSelection.groups("sources"),
+            DIMENSIONS_JOB,
+            selection=SOURCE_DIMENSIONS | dg.AssetSelection.assets(CUSTOMERS_KEY, PRODUCTS_KEY, TIMEFRAME_KEY),
+            description="Extract the unpartitioned source tables and build the customer, product and calendar dimensions.",
+            tags={"storeml/job": "dimensions"},
+        ),
+        dg.define_asset_job(
+            EVENTS_JOB,
+            selection=SOURCE_EVENTS | dg.AssetSelection.assets(TRANSACTIONS_KEY, SALES_KEY),
             partitions_def=DAILY_PARTITIONS,
-            description="Extract the storefront source tables (a day's partitions) into raw, with checks.",
-            tags={"storeml/job": "ingest"},
+            description="Extract a day's (or a range's) event rows and build that slice of the sales facts.",
+            tags={"storeml/job": "events"},
+        ),
+        dg.define_asset_job(
+            MARTS_JOB,
+            selection=dg.AssetSelection.assets(TOP_PRODUCTS_KEY) | dg.AssetSelection.groups("bundles"),
+            description="Rebuild what reads every partition: top products and bundle rules.",
+            tags={"storeml/job": "marts"},
         ),
     ]
     if synthetic:

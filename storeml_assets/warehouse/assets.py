@@ -118,15 +118,16 @@ def warehouse_products(
 
 
 class TimeframeConfig(dg.Config):
+    """The span of the calendar dimension."""
+
     start_date: str = Field(
         default="",
-        description="First calendar day (YYYY-MM-DD); empty means the first daily partition. "
-        "Widened to the earliest order date if that is earlier.",
+        description="First calendar day (YYYY-MM-DD); empty means the first daily partition.",
     )
     end_date: str = Field(
         default="",
-        description="Last calendar day (YYYY-MM-DD); empty means the last daily partition. "
-        "Widened to the latest order date if that is later.",
+        description="Last calendar day (YYYY-MM-DD); empty means December 31 of next year, so every "
+        "order date a daily partition can hold already has its row.",
     )
 
 
@@ -140,26 +141,25 @@ def _config_date(value: str, default: dt.date, field: str) -> dt.date:
 
 
 def _partitions_span() -> tuple[dt.date, dt.date]:
+    """From the first daily partition to the end of next year (ahead of any partition's dates)."""
     first = DAILY_PARTITIONS.start.date()
     last_key = DAILY_PARTITIONS.get_last_partition_key()
     last = dt.date.fromisoformat(last_key) if last_key else first
-    return first, last
+    return first, dt.date(max(last.year, dt.date.today().year) + 1, 12, 31)
 
 
 @dg.asset(
     key=TIMEFRAME_KEY,
-    ins={"orders": _raw_in("orders", ("ordered_at",))},
     metadata={"primary_key": ["time_id"]},
     **_COMMON,
 )
-def warehouse_timeframe(
-    context: dg.AssetExecutionContext, config: TimeframeConfig, orders: pl.DataFrame
-) -> pl.DataFrame:
-    """Calendar dimension: one row per day (time_id = yyyymmdd) over the partitions and every order date."""
+def warehouse_timeframe(context: dg.AssetExecutionContext, config: TimeframeConfig) -> pl.DataFrame:
+    """Calendar dimension: one row per day (time_id = yyyymmdd), generated ahead of the facts."""
     first, last = _partitions_span()
     start = _config_date(config.start_date, first, "start_date")
     end = _config_date(config.end_date, last, "end_date")
-    start, end = tf.timeframe_bounds(orders["ordered_at"], start, end)
+    if end < start:
+        raise ValueError(f"timeframe end_date {end} is before start_date {start}")
     result = tf.build_timeframe(start, end)
     context.add_output_metadata({"days": result.height, "date_range": f"{start}..{end}"})
     return result

@@ -1,0 +1,259 @@
+"""`storeml demo`: migrate, simulate, materialize the whole graph, run every check, summarize.
+
+Every run goes through the project's Dagster instance (Postgres storage), so the runs, their
+materializations and check results are visible in the UI afterwards (`storeml dev`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+from rich.console import Console
+from rich.table import Table
+
+from storeml_assets.db.locator import connection, database_url
+from storeml_assets.db.migrate import migrate
+from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
+from storeml_assets.settings import Settings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+class BlockingCheckFailed(RuntimeError):
+    """A blocking asset check failed; the message names each failing check."""
+
+
+@dataclass
+class DemoReport:
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    runs: list[tuple[str, str, bool]] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(seconds for _, seconds in self.stages)
+
+
+def prepare_dagster_env(settings: Settings) -> None:
+    """Point this process at the project's Dagster instance (DAGSTER_HOME, Postgres storage)."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text((settings.project_root / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault("STOREML_DAGSTER_DB_URL", database_url("dagster", settings))
+
+
+class Demo:
+    """Runs the storeml graph end to end, stage by stage, with progress on a console."""
+
+    def __init__(self, settings: Settings, console: Console, *, scale: str, drift: bool, seed: int) -> None:
+        self.settings = settings
+        self.console = console
+        self.scale = scale
+        self.drift = drift
+        self.seed = seed
+        self.report = DemoReport()
+        self._defs: dg.Definitions | None = None
+        self._instance: dg.DagsterInstance | None = None
+
+    # -- plumbing -----------------------------------------------------------------------
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with self.console.status(f"[bold]{name}[/] ..."):
+            yield
+        seconds = time.perf_counter() - started
+        self.report.stages.append((name, seconds))
+        self.console.print(f"[green]✓[/] {name} [dim]({seconds:.1f}s)[/]")
+
+    @property
+    def defs(self) -> dg.Definitions:
+        if self._defs is None:
+            from storeml_assets.definitions import build_definitions
+
+            self._defs = build_definitions()
+        return self._defs
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        if self._instance is None:
+            self._instance = dg.DagsterInstance.get()
+        return self._instance
+
+    def has_job(self, name: str) -> bool:
+        try:
+            self.defs.resolve_job_def(name)
+        except Exception:
+            return False
+        return True
+
+    def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+        job = self.defs.resolve_job_def(name)
+        result = job.execute_in_process(
+            instance=self.instance, run_config=run_config or {}, tags={"storeml/demo": "true", **(tags or {})},
+            raise_on_error=False,
+        )
+        failed = [
+            f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+            for ev in result.get_asset_check_evaluations()
+            if not ev.passed and ev.blocking
+        ]
+        self.report.runs.append((name, result.run_id, result.success))
+        if failed:
+            self.report.failed_checks += failed
+            raise BlockingCheckFailed(f"blocking check failed in {name}: {', '.join(failed)}")
+        if not result.success:
+            step_errors = [
+                f"{ev.step_key}: {ev.event_specific_data.error.message.strip().splitlines()[0]}"  # type: ignore[union-attr]
+                for ev in result.all_events
+                if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
+            ]
+            raise RuntimeError(f"{name} failed (run {result.run_id}): " + "; ".join(step_errors or ["see the run in the UI"]))
+
+    def run_events(self, start: date, end: date) -> None:
+        self.run_job(EVENTS_JOB, tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
+
+    # -- the demo -----------------------------------------------------------------------
+    def run(self) -> DemoReport:
+        from storeml_assets.synthetic.simulator import SimulationConfig
+
+        with self.stage("migrate databases"):
+            migrate(self.settings)
+            prepare_dagster_env(self.settings)
+        sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
+        first_end = sim.cutover - timedelta(days=1) if self.drift else sim.end_date
+        with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
+            self.run_job(
+                SIMULATE_JOB,
+                run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
+            )
+        with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
+            self.run_job(DIMENSIONS_JOB)
+        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
+            self.run_events(sim.start_date, first_end)
+        with self.stage("marts: top products, bundle rules"):
+            self.run_job(MARTS_JOB)
+        self._ml_cycle("first model" if self.drift else "model")
+        if self.drift:
+            with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
+                self.run_events(sim.cutover, sim.end_date)
+            with self.stage("marts after the drifted period"):
+                self.run_job(MARTS_JOB)
+            self._drift_cycle()
+        return self.report
+
+    def _ml_cycle(self, label: str) -> None:
+        if self.has_job("retraining_job"):
+            with self.stage(f"{label}: features, training, six gates"):
+                self.run_job("retraining_job")
+        if self.has_job("monitoring_job"):
+            with self.stage("monitoring: drift and coverage"):
+                self.run_job("monitoring_job")
+
+    def _drift_cycle(self) -> None:
+        if not self.has_job("monitoring_job"):
+            return
+        with self.stage("monitoring after the drifted period"):
+            self.run_job("monitoring_job")
+        evaluate = _sensor_evaluator(self.defs, self.instance)
+        if evaluate is None:
+            return
+        with self.stage("retraining sensor + triggered retrain"):
+            for request in evaluate():
+                self.console.print(f"  sensor fired: {request.tags.get('storeml/trigger', request.run_key)}")
+                self.run_job("retraining_job", tags=dict(request.tags))
+
+
+def _sensor_evaluator(defs: dg.Definitions, instance: dg.DagsterInstance) -> Callable[[], list[dg.RunRequest]] | None:
+    try:
+        sensor = defs.resolve_sensor_def("retraining_sensor")
+    except Exception:
+        return None
+
+    def evaluate() -> list[dg.RunRequest]:
+        with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
+            data = sensor.evaluate_tick(context)
+        return list(data.run_requests or [])
+
+    return evaluate
+
+
+# -- the summary ----------------------------------------------------------------------------
+def _rows(query: str) -> list[tuple[Any, ...]]:
+    with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
+        cur.execute(query)
+        return list(cur.fetchall())
+
+
+def _exists(relation: str) -> bool:
+    return bool(_rows(f"select to_regclass('{relation}') is not null")[0][0])
+
+
+def print_summary(console: Console, report: DemoReport) -> None:
+    tables = Table(title="tables", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for schema, name, _estimate in _rows(
+        "select n.nspname, c.relname, c.reltuples::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where c.relkind in ('r', 'p') and n.nspname in ('raw', 'warehouse', 'features', 'ground_truth') "
+        "order by 1, 2"
+    ):
+        exact = _rows(f'select count(*) from "{schema}"."{name}"')[0][0]
+        tables.add_row(f"{schema}.{name}", f"{exact:,}")
+    console.print(tables)
+
+    if _exists("warehouse.bundle_rules"):
+        rules = Table(title="top bundle rules by lift", title_justify="left")
+        for column in ("antecedents", "consequents", "support", "confidence", "lift"):
+            rules.add_column(column)
+        for lhs, rhs, support, confidence, lift in _rows(
+            "select antecedent_names, consequent_names, support, confidence, lift from warehouse.bundle_rules "
+            "order by lift desc limit 5"
+        ):
+            rules.add_row(" + ".join(lhs or []), " + ".join(rhs or []), f"{support:.4f}", f"{confidence:.3f}", f"{lift:.1f}")
+        console.print(rules)
+
+    models = _rows(
+        "select model_version, status, f1_score, brier_score, roc_auc, metadata->>'oracle_roc_auc' "
+        "from mlops.model_versions order by created_at"
+    )
+    if models:
+        table = Table(title="model versions", title_justify="left")
+        for column in ("version", "status", "F1", "Brier", "ROC-AUC", "oracle ROC-AUC"):
+            table.add_column(column)
+        for version, status, f1, brier, auc, oracle in models:
+            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(float(oracle) if oracle else None))
+        console.print(table)
+    drift = _rows(
+        "select metric_value from mlops.v_recent_monitoring where metric_type = 'drift' and metric_name = 'drift_share'"
+    )
+    if drift:
+        console.print(f"latest drift share: [bold]{drift[0][0]:.2f}[/]")
+    decisions = _rows("select action, reasoning, gate_results from mlops.retraining_decisions order by id")
+    for action, reasoning, gates in decisions:
+        colour = "green" if action == "promote" else "red"
+        console.print(f"decision: [bold {colour}]{action}[/] — {reasoning}")
+        items = gates.items() if isinstance(gates, dict) else [(g.get("name"), g) for g in gates]
+        for name, gate in items:
+            mark = "[green]pass[/]" if gate.get("passed") else "[red]fail[/]"
+            console.print(f"   {mark} {name}: {gate.get('reason', '')}")
+    stages = Table(title="wall time per stage", title_justify="left")
+    stages.add_column("stage")
+    stages.add_column("seconds", justify="right")
+    for name, seconds in report.stages:
+        stages.add_row(name, f"{seconds:.1f}")
+    stages.add_row("[bold]total[/]", f"[bold]{report.total_seconds:.1f}[/]")
+    console.print(stages)
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
