@@ -171,13 +171,17 @@ def test_hand_computed_features() -> None:
     assert one["promo_uses"] == 1 and one["promo_discount_total"] == pytest.approx(5.0)
     assert one["review_count"] == 0 and one["review_mean_rating"] is None
     assert one["interactions_add_to_cart"] == 1
-    assert one["history_web_share"] == pytest.approx(2 / 3)
+    assert one["web_share_90d"] == pytest.approx(2 / 3)
     assert one["channel_segment"] == "web" and one["tenure_band"] == "365d+"
     # customer 2: one app order, wishlist of 2 before the cutoff, tenure 26 days
     assert two["wishlist_size"] == 2
     assert two["channel_mobile_share"] == pytest.approx(0.0)
     assert two["channel_segment"] == "app" and two["tenure_band"] == "0-89d"
     assert two["tenure_days"] == pytest.approx(25.5)
+    # behaviour before the lookback is ignored: order 10 (1 Feb) falls outside a 40-day lookback
+    short = build_customer_features(_tiny_frames(), cutoff, lookback_days=40).row(0, named=True)
+    assert short["frequency"] == 1 and short["monetary"] == pytest.approx(30.0)
+    assert short["web_share_90d"] == pytest.approx(1 / 2)
 
 
 def test_purchase_labels_window_and_failed_orders() -> None:
