@@ -97,13 +97,14 @@ def demo(
     scale: str = typer.Option("small", help="tiny | small | medium | large"),
     drift: bool = typer.Option(False, "--drift", help="Train a champion, then a drifted period, sensor and retrain."),
     seed: int = typer.Option(42, help="Simulator seed."),
+    verbose: bool = typer.Option(False, "--verbose", help="Print Dagster's run logs too."),
 ) -> None:
     """Migrate, simulate, materialize the whole graph with every check, and print a summary."""
     from storeml_assets.demo import BlockingCheckFailed, Demo, print_summary
 
     settings = get_settings()
     console.print(f"[bold]storeml demo[/] (scale {scale}{', drift' if drift else ''}, seed {seed})")
-    runner = Demo(settings, console, scale=scale, drift=drift, seed=seed)
+    runner = Demo(settings, console, scale=scale, drift=drift, seed=seed, log_level="DEBUG" if verbose else "WARNING")
     try:
         report = runner.run()
     except BlockingCheckFailed as exc:

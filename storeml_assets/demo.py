@@ -54,8 +54,12 @@ def prepare_dagster_env(settings: Settings) -> None:
 class Demo:
     """Runs the storeml graph end to end, stage by stage, with progress on a console."""
 
-    def __init__(self, settings: Settings, console: Console, *, scale: str, drift: bool, seed: int) -> None:
+    def __init__(
+        self, settings: Settings, console: Console, *, scale: str, drift: bool, seed: int, log_level: str = "WARNING"
+    ) -> None:
         self.settings = settings
+        #: Dagster's console log level inside the runs (the full logs are in the UI either way)
+        self.log_level = log_level
         self.console = console
         self.scale = scale
         self.drift = drift
@@ -97,8 +101,9 @@ class Demo:
 
     def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
         job = self.defs.resolve_job_def(name)
+        config = {"loggers": {"console": {"config": {"log_level": self.log_level}}}, **(run_config or {})}
         result = job.execute_in_process(
-            instance=self.instance, run_config=run_config or {}, tags={"storeml/demo": "true", **(tags or {})},
+            instance=self.instance, run_config=config, tags={"storeml/demo": "true", **(tags or {})},
             raise_on_error=False,
         )
         failed = [
