@@ -1,0 +1,230 @@
+"""Monitoring assets: feature drift between the champion's training window and the latest window.
+
+The logic lives in :mod:`storeml_assets.monitoring.metrics` (rows, score shift) and
+:mod:`storeml_assets.ml.drift` (the Evidently report); this module only wires them.
+"""
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import mlflow
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from storeml_assets.ml.gates import GateConfig
+from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.models.features import (
+    CUSTOMER_ID,
+    DRIFT_FEATURES,
+    FEATURE_SPEC,
+    build_customer_features,
+    load_raw_frames,
+)
+from storeml_assets.monitoring import metrics, store
+from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets.settings import get_settings
+
+MONITORING_GROUP = "monitoring"
+FEATURE_DRIFT_KEY = dg.AssetKey(["monitoring", "feature_drift"])
+CUSTOMER_FEATURES_KEY = dg.AssetKey(["features", "customer_features"])
+MODEL_NAME = "purchase_propensity"
+
+#: Features the drift report compares by default: the per-customer trailing-window profile
+#: (the simulator's five drift features and the window's order count). Cumulative features
+#: (tenure, counts since signup, recency, ...) move with the calendar by construction (every
+#: customer is 30 days older at the later cutoff), so comparing two cutoffs flags them without
+#: any change in behaviour; the other window counts (interactions_30d, cart_adds_30d) follow
+#: sessions_per_week and would count one change twice.
+MONITORED_FEATURES: list[str] = [*DRIFT_FEATURES, "orders_30d"]
+
+
+class FeatureDriftConfig(dg.Config):
+    """Knobs of the feature drift report."""
+
+    drift_share_threshold: float = Field(
+        default=GateConfig().drift_share_max,
+        description="Dataset drift when the share of drifted columns reaches this (gate data_drift's maximum).",
+    )
+    window_days: int = Field(default=30, description="Trailing window of the window features, in days.")
+    columns: list[str] = Field(
+        default_factory=lambda: list(MONITORED_FEATURES),
+        description="Numeric feature columns compared (default: the trailing-window profile).",
+    )
+    current_cutoff: str | None = Field(
+        default=None, description="ISO date/time of the current cutoff; default: the day after the newest order."
+    )
+    reference_cutoff: str | None = Field(
+        default=None,
+        description="ISO date/time of the reference cutoff; default: the champion's training cutoff, "
+        "else window_days before the current cutoff.",
+    )
+    model_name: str = Field(default=MODEL_NAME, description="Registered model whose champion is monitored.")
+
+
+def _parse(value: str | None) -> datetime | None:
+    """An ISO date (midnight UTC) or date-time; None for None."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"cutoff {value!r} is not an ISO date or date-time") from None
+    return metrics.day_start(moment) if len(value) == 10 else moment
+
+
+def _markdown_preview(frame: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
+    for row in frame.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+                                       for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _scores(model: Any, features: pl.DataFrame) -> np.ndarray:
+    """Champion probabilities for each customer row (NaN where the model could not score)."""
+    frame = features.select(FEATURE_SPEC.columns).to_pandas()
+    return np.asarray(model.predict_proba(frame)[:, 1], dtype="float64")
+
+
+def _active(features: pl.DataFrame) -> pl.DataFrame:
+    """Customers active in the trailing window: an order or a session in it."""
+    return features.filter((pl.col("orders_30d").fill_null(0) > 0) | (pl.col("sessions_per_week").fill_null(0) > 0))
+
+
+def _float_meta(value: float | None) -> dg.MetadataValue:
+    return dg.MetadataValue.float(float(value)) if value is not None and math.isfinite(value) else \
+        dg.MetadataValue.text("n/a")
+
+
+@dg.asset(
+    key=FEATURE_DRIFT_KEY,
+    group_name=MONITORING_GROUP,
+    deps=[CUSTOMER_FEATURES_KEY],
+    kinds={"evidently", "postgres"},
+    description="Feature drift (Evidently) between the champion's training window and the latest window, "
+    "with the champion's coverage and score shift.",
+)
+def feature_drift(
+    context: dg.AssetExecutionContext,
+    config: FeatureDriftConfig,
+    storeml_db: PostgresResource,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    """How far the latest customers' features moved from the champion's training data."""
+    frames = load_raw_frames(storeml_db.resolved_url())
+    current_cutoff = _parse(config.current_cutoff) or metrics.latest_cutoff(frames["orders"])
+    with storeml_db.connect() as conn:
+        champion = store.champion_state(conn, config.model_name)
+    ref_cutoff = _parse(config.reference_cutoff) or metrics.reference_cutoff(
+        current_cutoff, champion.training_window_end if champion else None, config.window_days
+    )
+    reference = build_customer_features(frames, ref_cutoff, window_days=config.window_days)
+    current = build_customer_features(frames, current_cutoff, window_days=config.window_days)
+    if reference.is_empty() or current.is_empty():
+        raise ValueError(f"no customers at cutoff {ref_cutoff.isoformat() if reference.is_empty() else current_cutoff.isoformat()}: "
+                         "materialize the source tables first")
+
+    stamp = current_cutoff.strftime("%Y%m%d")
+    html = get_settings().home / "reports" / "feature_drift" / f"feature_drift_{stamp}_{context.run.run_id[:8]}.html"
+    summary = _drift(reference, current, config, html)
+    version = champion.model_version if champion else None
+    name = champion.model_name if champion else config.model_name
+    window = {
+        "reference_cutoff": ref_cutoff.isoformat(),
+        "current_cutoff": current_cutoff.isoformat(),
+        "window_days": config.window_days,
+        "reference_source": "config" if config.reference_cutoff else ("champion" if champion else "previous_window"),
+        "dagster_run_id": context.run.run_id,
+    }
+    rows = metrics.drift_metric_rows(summary, model_name=name, model_version=version, context=window)
+
+    coverage: metrics.CoverageFigures | None = None
+    if champion is not None:
+        if mlflow.champion_version(champion.model_name) is None:
+            context.log.warning(f"mlops lists {champion.model_name} v{version} in production but MLflow has no "
+                                "champion alias: coverage skipped")
+        else:
+            model = mlflow.load_champion(champion.model_name)
+            active = _active(current)
+            coverage = metrics.coverage_figures(_scores(model, reference), _scores(model, active), active.height)
+            rows += metrics.coverage_metric_rows(coverage, model_name=name, model_version=version, context=window)
+
+    with mlflow.start_run(context, run_name=f"feature_drift_{stamp}", tags={"storeml.kind": "drift"}):
+        mlflow_params = {**{k: v for k, v in window.items() if k != "dagster_run_id"},
+                         "drift_share_threshold": config.drift_share_threshold,
+                         "columns": ",".join(config.columns), "champion_version": version or "none"}
+        _log_params(mlflow_params)
+        _log_metrics({"drift_share": summary.drift_share,
+                      **{f"drift_score.{c}": col.score for c, col in summary.columns.items()},
+                      **({"scored_share": coverage.scored_share, "score_psi": coverage.score_psi,
+                          "score_wasserstein": coverage.score_wasserstein} if coverage else {})})
+        _log_artifact(html)
+        mlflow_run_id = _active_run_id()
+
+    with storeml_db.connect() as conn:
+        ids = store.insert_metrics(conn, rows)
+
+    context.log.info(f"drift share {summary.drift_share:.3f} ({summary.drifted_count}/{summary.column_count} "
+                     f"columns: {', '.join(summary.drifted_columns) or 'none'})")
+    meta: dict[str, Any] = {
+        "drift_share": dg.MetadataValue.float(summary.drift_share),
+        "dataset_drift": dg.MetadataValue.bool(summary.dataset_drift),
+        "drift_share_threshold": dg.MetadataValue.float(config.drift_share_threshold),
+        "drifted_columns": dg.MetadataValue.json(summary.drifted_columns),
+        "column_scores": dg.MetadataValue.md(metrics.drift_markdown(summary)),
+        "reference_cutoff": dg.MetadataValue.text(window["reference_cutoff"]),
+        "current_cutoff": dg.MetadataValue.text(window["current_cutoff"]),
+        "reference_source": dg.MetadataValue.text(window["reference_source"]),
+        "reference_rows": dg.MetadataValue.int(summary.reference_rows),
+        "current_rows": dg.MetadataValue.int(summary.current_rows),
+        "report_path": dg.MetadataValue.path(str(html)),
+        "mlflow_run_id": dg.MetadataValue.text(mlflow_run_id or ""),
+        "champion_version": dg.MetadataValue.text(version or "none"),
+        "monitoring_metric_ids": dg.MetadataValue.json(ids),
+        "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *config.columns).head(5))),
+    }
+    if coverage is not None:
+        meta["scored_share"] = dg.MetadataValue.float(coverage.scored_share)
+        meta["active_customers"] = dg.MetadataValue.int(coverage.active_customers)
+        meta["score_psi"] = _float_meta(coverage.score_psi)
+        meta["score_wasserstein"] = _float_meta(coverage.score_wasserstein)
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _drift(reference: pl.DataFrame, current: pl.DataFrame, config: FeatureDriftConfig, html: Path):
+    from storeml_assets.ml.drift import drift_summary
+
+    unknown = [c for c in config.columns if c not in FEATURE_SPEC.numeric]
+    if unknown:
+        raise ValueError(f"drift columns are not numeric features: {unknown}")
+    return drift_summary(
+        reference.select(config.columns).to_pandas(),
+        current.select(config.columns).to_pandas(),
+        columns=list(config.columns),
+        drift_share_threshold=config.drift_share_threshold,
+        html_path=html,
+    )
+
+
+def _log_params(params: dict[str, Any]) -> None:
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+
+def _log_metrics(values: dict[str, float | None]) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))})
+
+
+def _log_artifact(path: Path) -> None:
+    mlflow.log_artifact(str(path), artifact_path="drift")
+
+
+def _active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+MONITORING_ASSETS: list[dg.AssetsDefinition] = [feature_drift]

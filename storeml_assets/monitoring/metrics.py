@@ -1,0 +1,474 @@
+"""Monitoring figures as plain functions: drift and coverage rows, score shift, retraining triggers.
+
+Nothing here knows Dagster, MLflow or Postgres: the asset, the sensor and the CLI call these
+functions with figures they read, and write what these functions return.
+
+Rows for ``mlops.monitoring_metrics`` (:class:`MetricRow`):
+
+- ``drift``: ``drift_score:<column>`` per column (metadata: stattest, threshold, drifted, column
+  type) and the summary ``drift_share`` (metadata: drifted columns, cutoffs, row counts).
+- ``coverage``: ``scored_share`` (share of active customers the champion scored),
+  ``score_psi`` and ``score_wasserstein`` (champion score distribution, reference vs current),
+  ``score_mean_reference`` / ``score_mean_current``.
+- ``trigger``: ``trigger:<kind>`` written by the retraining sensor when it requests a run.
+
+Retraining triggers (:func:`evaluate_triggers`), each with a run key so that one trigger makes one
+run (Dagster skips a run key it has already seen, and the cursor remembers what fired):
+
+- ``drift``: the newest ``drift_share`` row (by id) is above the threshold; key ``drift:<row id>``.
+- ``new_data``: orders after the champion's training window / champion training rows exceeds the
+  share; key ``new_data:<version>:<level>``, level = floor(ratio / share), so it fires again only
+  when the ratio passes the next multiple of the share.
+- ``model_age``: the champion (its ``created_at``, i.e. training time) is older than N days; key
+  ``model_age:<version>:<level>``, level = floor(age / N): once per N days while it stays champion.
+- ``bootstrap``: no champion at all while raw orders exist; key ``bootstrap:<latest order date>``
+  (once per day of new data until a champion exists).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from storeml_assets.ml.drift import DriftSummary
+
+DRIFT = "drift"
+COVERAGE = "coverage"
+TRIGGER = "trigger"
+DRIFT_SHARE_METRIC = "drift_share"
+DRIFT_SCORE_PREFIX = "drift_score:"
+TRIGGER_PREFIX = "trigger:"
+SCORED_SHARE_METRIC = "scored_share"
+SCORE_PSI_METRIC = "score_psi"
+SCORE_WASSERSTEIN_METRIC = "score_wasserstein"
+
+TRIGGER_KINDS = ("bootstrap", "drift", "new_data", "model_age")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One row of ``mlops.monitoring_metrics`` (id and timestamps are the database's)."""
+
+    metric_type: str
+    metric_name: str
+    metric_value: float | None
+    model_name: str | None = None
+    model_version: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.metric_type not in (DRIFT, COVERAGE, "performance", TRIGGER):
+            raise ValueError(f"unknown metric_type {self.metric_type!r}")
+
+    def params(self) -> dict[str, Any]:
+        """Bind parameters for an insert (metadata as JSON text)."""
+        return {
+            "metric_type": self.metric_type,
+            "metric_name": self.metric_name,
+            "metric_value": _finite(self.metric_value),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "metadata": json.dumps(self.metadata, default=_json_default, sort_keys=True),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+# --- drift ---------------------------------------------------------------------------------------
+
+
+def drift_metric_rows(
+    summary: DriftSummary,
+    *,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> list[MetricRow]:
+    """One ``drift_score:<column>`` row per column and a ``drift_share`` summary row."""
+    extra = dict(context or {})
+    rows = [
+        MetricRow(
+            DRIFT,
+            f"{DRIFT_SCORE_PREFIX}{name}",
+            col.score,
+            model_name,
+            model_version,
+            {
+                "column": name,
+                "column_type": col.column_type,
+                "stattest": col.stattest,
+                "threshold": col.threshold,
+                "drifted": col.drifted,
+                **extra,
+            },
+        )
+        for name, col in summary.columns.items()
+    ]
+    rows.append(
+        MetricRow(
+            DRIFT,
+            DRIFT_SHARE_METRIC,
+            summary.drift_share,
+            model_name,
+            model_version,
+            {
+                "drifted_columns": list(summary.drifted_columns),
+                "drifted_count": summary.drifted_count,
+                "column_count": summary.column_count,
+                "dataset_drift": summary.dataset_drift,
+                "drift_share_threshold": summary.drift_share_threshold,
+                "reference_rows": summary.reference_rows,
+                "current_rows": summary.current_rows,
+                "html_path": str(summary.html_path) if summary.html_path else None,
+                **extra,
+            },
+        )
+    )
+    return rows
+
+
+def drift_markdown(summary: DriftSummary) -> str:
+    """Per-column scores as a markdown table, drifted columns first, then by score."""
+    lines = ["| column | stattest | score | threshold | drifted |", "|---|---|---:|---:|---|"]
+    ordered = sorted(summary.columns.values(), key=lambda c: (not c.drifted, -c.score, c.column))
+    for col in ordered:
+        mark = "**yes**" if col.drifted else "no"
+        lines.append(f"| {col.column} | {col.stattest} | {col.score:.4f} | {col.threshold:g} | {mark} |")
+    return "\n".join(lines)
+
+
+# --- coverage and score shift --------------------------------------------------------------------
+
+
+def population_stability_index(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray,
+                               *, bins: int = 10, epsilon: float = 1e-4) -> float:
+    """PSI of ``current`` against ``reference`` on reference-quantile bins (0 = same distribution).
+
+    Rules of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift.
+    """
+    ref = _clean(reference, "reference")
+    cur = _clean(current, "current")
+    if bins < 2:
+        raise ValueError(f"bins must be at least 2, got {bins}")
+    edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)))
+    if len(edges) < 2:  # a constant reference: one bin for "equal", one for "different"
+        same_ref = 1.0
+        same_cur = float(np.mean(np.isclose(cur, ref[0])))
+        ref_share = np.array([same_ref, 0.0])
+        cur_share = np.array([same_cur, 1.0 - same_cur])
+    else:
+        inner = edges[1:-1]
+        ref_share = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=len(edges) - 1) / len(ref)
+        cur_share = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=len(edges) - 1) / len(cur)
+    ref_share = np.clip(ref_share, epsilon, None)
+    cur_share = np.clip(cur_share, epsilon, None)
+    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+
+
+def wasserstein_distance(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray) -> float:
+    """Wasserstein-1 distance between two samples (in score units)."""
+    from scipy.stats import wasserstein_distance as _w
+
+    return float(_w(_clean(reference, "reference"), _clean(current, "current")))
+
+
+def _clean(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype="float64")
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        raise ValueError(f"the {name} scores are empty (or all non-finite)")
+    return arr
+
+
+@dataclass(frozen=True)
+class CoverageFigures:
+    """What the champion scored on the current window, and how its scores moved."""
+
+    active_customers: int
+    scored_customers: int
+    score_psi: float | None
+    score_wasserstein: float | None
+    score_mean_reference: float | None
+    score_mean_current: float | None
+
+    @property
+    def scored_share(self) -> float:
+        return self.scored_customers / self.active_customers if self.active_customers else 0.0
+
+
+def coverage_figures(reference_scores: np.ndarray | None, current_scores: np.ndarray,
+                     active_customers: int) -> CoverageFigures:
+    """Coverage (finite scores among the active customers) and the reference-vs-current score shift."""
+    current = np.asarray(current_scores, dtype="float64")
+    scored = int(np.count_nonzero(np.isfinite(current)))
+    psi = wass = ref_mean = None
+    cur_mean = float(np.nanmean(current)) if scored else None
+    if reference_scores is not None and scored:
+        ref = np.asarray(reference_scores, dtype="float64")
+        if np.isfinite(ref).any():
+            psi = population_stability_index(ref, current)
+            wass = wasserstein_distance(ref, current)
+            ref_mean = float(np.nanmean(ref))
+    return CoverageFigures(active_customers, scored, psi, wass, ref_mean, cur_mean)
+
+
+def coverage_metric_rows(figures: CoverageFigures, *, model_name: str | None, model_version: str | None,
+                         context: dict[str, Any] | None = None) -> list[MetricRow]:
+    """``coverage`` rows: scored share, score PSI and Wasserstein, and the mean scores."""
+    extra = dict(context or {})
+    base = {"active_customers": figures.active_customers, "scored_customers": figures.scored_customers, **extra}
+    rows = [MetricRow(COVERAGE, SCORED_SHARE_METRIC, figures.scored_share, model_name, model_version, base)]
+    for name, value in (
+        (SCORE_PSI_METRIC, figures.score_psi),
+        (SCORE_WASSERSTEIN_METRIC, figures.score_wasserstein),
+        ("score_mean_reference", figures.score_mean_reference),
+        ("score_mean_current", figures.score_mean_current),
+    ):
+        if value is not None:
+            rows.append(MetricRow(COVERAGE, name, value, model_name, model_version, extra))
+    return rows
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def day_start(value: datetime | date) -> datetime:
+    """Midnight UTC of the day ``value`` falls on."""
+    if isinstance(value, datetime):
+        value = _utc(value).date()
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def latest_cutoff(orders: pl.DataFrame, column: str = "ordered_at") -> datetime:
+    """The cutoff just after the newest order: midnight UTC of the day after it."""
+    if column not in orders.columns:
+        raise ValueError(f"orders frame has no column {column!r}")
+    newest = orders.get_column(column).max()
+    if newest is None:
+        raise ValueError("no orders: cannot place the current window")
+    if isinstance(newest, date) and not isinstance(newest, datetime):
+        newest = datetime(newest.year, newest.month, newest.day)
+    return day_start(newest) + timedelta(days=1)
+
+
+def reference_cutoff(current: datetime, champion_cutoff: datetime | None, window_days: int) -> datetime:
+    """The champion's training cutoff, else the window just before the current one."""
+    if window_days < 1:
+        raise ValueError(f"window_days must be at least 1, got {window_days}")
+    if champion_cutoff is not None:
+        return _utc(champion_cutoff)
+    return _utc(current) - timedelta(days=window_days)
+
+
+# --- retraining triggers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """Thresholds of the retraining sensor."""
+
+    drift_share_threshold: float = 0.3
+    new_orders_share: float = 0.5
+    max_model_age_days: int = 30
+    bootstrap: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.drift_share_threshold <= 1.0:
+            raise ValueError(f"drift_share_threshold must be in (0, 1], got {self.drift_share_threshold!r}")
+        if self.new_orders_share <= 0:
+            raise ValueError(f"new_orders_share must be positive, got {self.new_orders_share!r}")
+        if self.max_model_age_days < 1:
+            raise ValueError(f"max_model_age_days must be at least 1, got {self.max_model_age_days!r}")
+
+
+@dataclass(frozen=True)
+class DriftObservation:
+    """The newest ``drift_share`` row."""
+
+    metric_id: int
+    drift_share: float
+    timestamp: datetime | None = None
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ChampionState:
+    """The production row of ``mlops.model_versions``."""
+
+    model_name: str
+    model_version: str
+    mlflow_run_id: str
+    training_rows: int | None
+    training_window_end: datetime | None
+    created_at: datetime | None
+    promoted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringState:
+    """Everything the sensor reads before deciding."""
+
+    now: datetime
+    latest_drift: DriftObservation | None
+    champion: ChampionState | None
+    new_orders: int | None = None
+    latest_order_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One reason to retrain, with its figures."""
+
+    kind: str
+    run_key: str
+    value: float
+    threshold: float
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    model_name: str | None = None
+    model_version: str | None = None
+
+    def metric_row(self) -> MetricRow:
+        return MetricRow(
+            TRIGGER,
+            f"{TRIGGER_PREFIX}{self.kind}",
+            self.value,
+            self.model_name,
+            self.model_version,
+            {"run_key": self.run_key, "threshold": self.threshold, "reason": self.reason, **self.figures},
+        )
+
+
+@dataclass(frozen=True)
+class SensorCursor:
+    """What the sensor has already seen (stored as JSON in Dagster's cursor)."""
+
+    drift_metric_id: int = 0
+    fired: dict[str, str] = field(default_factory=dict)  # kind -> last run key fired
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> SensorCursor:
+        """Parse a cursor; an empty cursor is a fresh start, a malformed one an error naming it."""
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+            return cls(drift_metric_id=int(data.get("drift_metric_id", 0)),
+                       fired={str(k): str(v) for k, v in dict(data.get("fired", {})).items()})
+        except (ValueError, TypeError, AttributeError):
+            raise ValueError(f"malformed retraining sensor cursor {raw[:80]!r}") from None
+
+
+def _level_key(kind: str, version: str, level: int) -> str:
+    return f"{kind}:{version}:{level}"
+
+
+def _already(cursor: SensorCursor, kind: str, version: str, level: int) -> bool:
+    """True when this kind already fired for ``version`` at ``level`` or higher."""
+    last = cursor.fired.get(kind)
+    if not last:
+        return False
+    _, _, rest = last.partition(":")
+    last_version, _, last_level = rest.rpartition(":")
+    return last_version == version and last_level.isdigit() and int(last_level) >= level
+
+
+def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
+                      config: TriggerConfig) -> tuple[list[Trigger], SensorCursor]:
+    """The triggers that fire now, and the cursor to store (pure: same inputs, same answer)."""
+    fired: list[Trigger] = []
+    drift_id = cursor.drift_metric_id
+    remembered = dict(cursor.fired)
+    champ = state.champion
+    name = champ.model_name if champ else None
+    version = champ.model_version if champ else None
+
+    if champ is None and config.bootstrap and state.latest_order_at is not None:
+        key = f"bootstrap:{_utc(state.latest_order_at).date().isoformat()}"
+        if remembered.get("bootstrap") != key:
+            fired.append(Trigger("bootstrap", key, 1.0, 0.0, "no champion model yet",
+                                 {"latest_order_at": _utc(state.latest_order_at).isoformat()}))
+
+    drift = state.latest_drift
+    if drift is not None and drift.metric_id > cursor.drift_metric_id:
+        drift_id = drift.metric_id
+        if drift.drift_share > config.drift_share_threshold:
+            fired.append(Trigger(
+                "drift", f"drift:{drift.metric_id}", drift.drift_share, config.drift_share_threshold,
+                f"drift share {drift.drift_share:.3f} > {config.drift_share_threshold:.3f}",
+                {"drift_metric_id": drift.metric_id,
+                 "measured_at": drift.timestamp.isoformat() if drift.timestamp else None},
+                name, version,
+            ))
+
+    if champ is not None and state.new_orders is not None and champ.training_rows:
+        ratio = state.new_orders / champ.training_rows
+        level = int(ratio // config.new_orders_share)
+        if ratio > config.new_orders_share and level >= 1 and not _already(cursor, "new_data", champ.model_version, level):
+            fired.append(Trigger(
+                "new_data", _level_key("new_data", champ.model_version, level), ratio, config.new_orders_share,
+                f"{state.new_orders:,} new orders = {ratio:.2f} x the champion's {champ.training_rows:,} "
+                f"training rows > {config.new_orders_share:g}",
+                {"new_orders": state.new_orders, "training_rows": champ.training_rows,
+                 "training_window_end": champ.training_window_end.isoformat() if champ.training_window_end else None},
+                name, version,
+            ))
+
+    if champ is not None and champ.created_at is not None:
+        age_days = (_utc(state.now) - _utc(champ.created_at)).total_seconds() / 86_400
+        level = int(age_days // config.max_model_age_days)
+        if age_days > config.max_model_age_days and not _already(cursor, "model_age", champ.model_version, level):
+            fired.append(Trigger(
+                "model_age", _level_key("model_age", champ.model_version, level), age_days,
+                float(config.max_model_age_days),
+                f"champion v{champ.model_version} is {age_days:.1f} days old > {config.max_model_age_days}",
+                {"trained_at": _utc(champ.created_at).isoformat()},
+                name, version,
+            ))
+
+    for trig in fired:
+        remembered[trig.kind] = trig.run_key
+    return fired, SensorCursor(drift_metric_id=drift_id, fired=remembered)
+
+
+def combined_run_key(triggers: Sequence[Trigger]) -> str:
+    """One run key for the triggers that fired in one evaluation (in kind order)."""
+    order = {kind: i for i, kind in enumerate(TRIGGER_KINDS)}
+    return "+".join(t.run_key for t in sorted(triggers, key=lambda t: order.get(t.kind, 99)))
+
+
+def trigger_tags(triggers: Sequence[Trigger]) -> dict[str, str]:
+    """Run tags naming each trigger and its figures (Dagster tag values are strings)."""
+    tags = {"storeml/trigger": ",".join(t.kind for t in triggers)}
+    for t in triggers:
+        tags[f"storeml/trigger.{t.kind}.value"] = f"{t.value:.6g}"
+        tags[f"storeml/trigger.{t.kind}.threshold"] = f"{t.threshold:.6g}"
+        tags[f"storeml/trigger.{t.kind}.run_key"] = t.run_key
+    return tags

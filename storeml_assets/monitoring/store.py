@@ -1,0 +1,122 @@
+"""Reads and writes of the ``mlops`` monitoring tables (SQLAlchemy connection, bound values)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storeml_assets.monitoring.metrics import (
+    DRIFT,
+    DRIFT_SHARE_METRIC,
+    ChampionState,
+    DriftObservation,
+    MetricRow,
+)
+
+#: Keys of ``model_versions.metadata`` that may name the champion's last training cutoff, in order;
+#: ``training_window_end`` is used when none is present.
+CUTOFF_METADATA_KEYS = ("training_cutoff", "train_cutoff", "last_train_cutoff", "reference_cutoff")
+
+_INSERT = sa.text(
+    "insert into mlops.monitoring_metrics "
+    "(metric_type, metric_name, metric_value, model_name, model_version, metadata) "
+    "values (:metric_type, :metric_name, :metric_value, :model_name, :model_version, cast(:metadata as jsonb)) "
+    "returning id"
+)
+
+_INSERT_TRIGGER_ONCE = sa.text(
+    "insert into mlops.monitoring_metrics "
+    "(metric_type, metric_name, metric_value, model_name, model_version, metadata) "
+    "select :metric_type, :metric_name, :metric_value, :model_name, :model_version, cast(:metadata as jsonb) "
+    "where not exists (select 1 from mlops.monitoring_metrics "
+    "where metric_type = 'trigger' and metadata ->> 'run_key' = :run_key) "
+    "returning id"
+)
+
+
+def insert_metrics(conn: Connection, rows: Sequence[MetricRow]) -> list[int]:
+    """Insert ``rows`` (one transaction is the caller's); returns their ids."""
+    return [int(conn.execute(_INSERT, row.params()).scalar_one()) for row in rows]
+
+
+def insert_trigger_once(conn: Connection, row: MetricRow) -> int | None:
+    """Insert a trigger row unless one with the same run key exists; its id, or None if it existed."""
+    run_key = row.metadata.get("run_key")
+    if not run_key:
+        raise ValueError("a trigger row needs metadata['run_key']")
+    found = conn.execute(_INSERT_TRIGGER_ONCE, {**row.params(), "run_key": run_key}).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def champion_state(conn: Connection, model_name: str | None = None) -> ChampionState | None:
+    """The production row of ``mlops.model_versions`` (of ``model_name``, or the newest promoted)."""
+    query = (
+        "select model_name, model_version, mlflow_run_id, training_rows, training_window_end, "
+        "created_at, promoted_at, metadata from mlops.model_versions where status = 'production' "
+    )
+    params: dict[str, Any] = {}
+    if model_name:
+        query += "and model_name = :model_name "
+        params["model_name"] = model_name
+    query += "order by promoted_at desc nulls last, id desc limit 1"
+    row = conn.execute(sa.text(query), params).mappings().first()
+    if row is None:
+        return None
+    return ChampionState(
+        model_name=row["model_name"],
+        model_version=str(row["model_version"]),
+        mlflow_run_id=row["mlflow_run_id"],
+        training_rows=row["training_rows"],
+        training_window_end=champion_cutoff(row["training_window_end"], row["metadata"]),
+        created_at=row["created_at"],
+        promoted_at=row["promoted_at"],
+    )
+
+
+def champion_cutoff(training_window_end: datetime | None, metadata: Any) -> datetime | None:
+    """The champion's last training cutoff: a metadata key (:data:`CUTOFF_METADATA_KEYS`) or the window end."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    if isinstance(metadata, dict):
+        for key in CUTOFF_METADATA_KEYS:
+            value = metadata.get(key)
+            if value:
+                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                return parsed
+    return training_window_end
+
+
+def latest_drift(conn: Connection) -> DriftObservation | None:
+    """The newest ``drift_share`` row, from ``mlops.v_recent_monitoring``."""
+    row = conn.execute(
+        sa.text(
+            "select metric_id, metric_value, \"timestamp\", model_version from mlops.v_recent_monitoring "
+            "where metric_type = :t and metric_name = :n"
+        ),
+        {"t": DRIFT, "n": DRIFT_SHARE_METRIC},
+    ).mappings().first()
+    if row is None or row["metric_value"] is None:
+        return None
+    return DriftObservation(int(row["metric_id"]), float(row["metric_value"]), row["timestamp"], row["model_version"])
+
+
+def raw_orders_exist(conn: Connection) -> bool:
+    return conn.execute(sa.text("select to_regclass('raw.orders') is not null")).scalar_one()
+
+
+def latest_order_at(conn: Connection) -> datetime | None:
+    if not raw_orders_exist(conn):
+        return None
+    return conn.execute(sa.text("select max(ordered_at) from raw.orders")).scalar_one()
+
+
+def orders_after(conn: Connection, moment: datetime | None) -> int | None:
+    """Orders in ``raw.orders`` placed after ``moment`` (None when there is no raw.orders or no moment)."""
+    if moment is None or not raw_orders_exist(conn):
+        return None
+    return int(conn.execute(sa.text("select count(*) from raw.orders where ordered_at > :m"), {"m": moment}).scalar_one())
