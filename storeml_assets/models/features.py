@@ -35,6 +35,13 @@ customer over the trailing window ``[cutoff - window_days, cutoff)``:
 
 Like the simulator's drift spec, these count every order in the window, failed payments included.
 
+Segments (:data:`SEGMENT_COLUMNS`): ``channel_segment`` is the customer's preferred channel from
+``user_profiles.preferences`` (``web``/``mobile``/``app``, ``unknown`` without a profile), a setting
+made at signup rather than an activity measure, so segments do not differ merely by purchase base
+rate (a "dominant order channel" segment would put every customer without recent orders into one
+low-prevalence segment whose F1 is low for any model); ``tenure_band`` bands days since signup
+(``0-89d``, ``90-364d``, ``365d+``).
+
 Labels: :func:`purchase_labels` marks a customer positive when a non-failed order (status other
 than ``payment_failed``) falls in ``(cutoff, cutoff + horizon]``.
 """
@@ -60,7 +67,7 @@ INTERACTION_TYPES = ("view", "click", "add_to_cart", "wishlist", "purchase")
 #: Tenure bands (upper bounds in days, exclusive) and their labels; the last band is open.
 TENURE_BANDS: tuple[tuple[int, str], ...] = ((90, "0-89d"), (365, "90-364d"))
 TENURE_BAND_OPEN = "365d+"
-NO_ORDERS_SEGMENT = "none"
+UNKNOWN_CHANNEL = "unknown"
 #: Behaviour features look back this many days from the cutoff.
 LOOKBACK_DAYS = 90
 #: Tenure (days since signup) is capped here as a feature; the tenure band keeps the full value.
@@ -106,6 +113,7 @@ FEATURE_SPEC = FeatureSpec(numeric=list(NUMERIC_FEATURES), categorical=list(CATE
 #: Raw tables (``raw.<name>``) and the columns the features read.
 RAW_COLUMNS: dict[str, list[str]] = {
     "users": ["user_id", "country", "signup_at"],
+    "user_profiles": ["user_id", "preferences"],
     "orders": ["order_id", "user_id", "ordered_at", "status", "channel", "total_amount", "discount_amount"],
     "order_items": ["order_id", "ordered_at"],
     "user_sessions": ["user_id", "started_at", "traffic_source"],
@@ -185,6 +193,21 @@ def _tenure_band(days: pl.Expr) -> pl.Expr:
     return expr.otherwise(pl.lit(TENURE_BAND_OPEN))
 
 
+def preferred_channel(profiles: pl.DataFrame) -> pl.DataFrame:
+    """``customer_id``, ``preferred_channel`` from ``user_profiles.preferences`` (JSON text or decoded)."""
+    dtype = profiles.schema["preferences"]
+    if isinstance(dtype, pl.Struct):
+        names = {f.name for f in dtype.fields}
+        value = (pl.col("preferences").struct.field("preferred_channel").cast(pl.String)
+                 if "preferred_channel" in names else pl.lit(None, dtype=pl.String))
+    else:
+        value = pl.col("preferences").cast(pl.String).str.json_path_match("$.preferred_channel")
+    return profiles.select(
+        pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID),
+        pl.when(value.is_in(list(CHANNELS))).then(value).otherwise(None).alias("preferred_channel"),
+    ).unique(CUSTOMER_ID, keep="first")
+
+
 def build_customer_features(
     frames: Mapping[str, pl.DataFrame],
     cutoff: datetime,
@@ -235,7 +258,6 @@ def build_customer_features(
     mix = orders.group_by(CUSTOMER_ID).agg(
         pl.col("failed").sum().cast(pl.Int64).alias("failed_orders"),
         *[(pl.col("channel") == c).mean().alias(f"{c}_share_90d") for c in CHANNELS],
-        pl.col("channel").mode().sort().first().alias("dominant_channel"),
     )
 
     items = _before(_frame(frames, "order_items"), "ordered_at", cutoff, since=window_start)
@@ -316,7 +338,7 @@ def build_customer_features(
         )
     )
 
-    out = users
+    out = users.join(preferred_channel(_frame(frames, "user_profiles")), on=CUSTOMER_ID, how="left")
     for part in (order_feats, mix, window_feats, session_feats, interaction_feats, cart_feats,
                  cart_item_feats, wish_feats, promo_feats, review_feats):
         out = out.join(part, on=CUSTOMER_ID, how="left")
@@ -334,7 +356,7 @@ def build_customer_features(
         tenure.clip(upper_bound=float(TENURE_CAP_DAYS)).alias("tenure_days"),
         _days(cut - pl.col("last_order_at")).alias("recency_days"),
         _days(cut - pl.col("last_session_at")).alias("days_since_last_session"),
-        pl.col("dominant_channel").fill_null(NO_ORDERS_SEGMENT).alias("channel_segment"),
+        pl.col("preferred_channel").fill_null(UNKNOWN_CHANNEL).alias("channel_segment"),
         _tenure_band(tenure).alias("tenure_band"),
         pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")).alias(CUTOFF),
         (pl.col("frequency").fill_null(0).cast(pl.Float64) * 30.0

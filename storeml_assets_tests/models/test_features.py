@@ -137,7 +137,10 @@ def _tiny_frames() -> dict[str, pl.DataFrame]:
                                  "occurred_at": [ts(10), ts(10), ts(25)]})
     empty_time = pl.Series([], dtype=pl.Datetime("us", "UTC"))
     return {
-        "users": users, "orders": orders, "order_items": order_items, "user_sessions": sessions,
+        "users": users,
+        "user_profiles": pl.DataFrame({"user_id": [1, 2], "preferences": [
+            '{"preferred_channel": "web", "newsletter": true}', '{"preferred_channel": "app"}']}),
+        "orders": orders, "order_items": order_items, "user_sessions": sessions,
         "user_interactions": interactions,
         "carts": pl.DataFrame({"cart_id": [100], "user_id": [1], "created_at": [ts(10)]}),
         "cart_items": pl.DataFrame({"cart_id": [100, 100], "added_at": [ts(10), ts(31)]}),
