@@ -16,17 +16,17 @@ from storeml_assets.console import console
 VIEWS: dict[str, tuple[str, list[str]]] = {
     "decisions": (
         "v_decision_history",
-        ["decision_id", "decision_timestamp", "action", "model_name", "model_version", "status",
-         "gates_passed", "gates_total", "failed_gates", "f1_score", "roc_auc", "brier_score"],
+        ["decision_id", "decision_timestamp", "action", "model_version", "gates_passed", "gates_total",
+         "failed_gates", "f1_score"],
     ),
     "timeline": (
         "v_model_timeline",
-        ["model_name", "model_version", "status", "created_at", "production_from", "production_until",
-         "time_in_production", "f1_score", "roc_auc", "brier_score", "training_rows"],
+        ["model_version", "status", "created_at", "production_from", "production_until",
+         "time_in_production", "f1_score", "roc_auc"],
     ),
     "monitoring": (
         "v_recent_monitoring",
-        ["metric_type", "metric_name", "metric_value", "timestamp", "model_name", "model_version", "metric_id"],
+        ["metric_type", "metric_name", "metric_value", "timestamp", "model_version"],
     ),
 }
 
@@ -82,7 +82,8 @@ def show(kind: str, limit: int, as_json: bool) -> None:
     table = Table(title=f"mlops.{view} ({len(rows)} rows)", title_justify="left")
     cols = [c for c in shown if c in index]
     for column in cols:
-        table.add_column(column, justify="right" if column.endswith(("score", "auc", "value", "rows", "id")) else "left")
+        table.add_column(column, overflow="fold",
+                         justify="right" if column.endswith(("score", "auc", "value", "rows", "id")) else "left")
     for row in rows:
         table.add_row(*(_cell(row[index[c]]) for c in cols))
     console.print(table)
