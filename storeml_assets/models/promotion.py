@@ -1,0 +1,214 @@
+"""Promotion bookkeeping: gate results as JSON/markdown, and the mlops.model_versions / retraining_decisions writes.
+
+The gates themselves live in :mod:`storeml_assets.ml.gates`. Writes take an open SQLAlchemy
+connection inside a transaction (``PostgresResource.connect()``), so a decision and the status
+changes it implies commit together or not at all.
+
+Status lifecycle in ``mlops.model_versions`` (one row per trained candidate, keyed by MLflow run id):
+
+- a new candidate is inserted as ``staging``;
+- promote: the previous ``production`` row of the model becomes ``archived`` (``archived_at``)
+  first, then the candidate becomes ``production`` (``promoted_at``) — in that order, because a
+  unique partial index allows one production row per model;
+- reject: the candidate becomes ``archived`` (``archived_at``): it was judged and will not be
+  promoted, so at most one ``staging`` row (the candidate awaiting its decision) exists at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storeml_assets.ml.gates import Decision, GateResult
+from storeml_assets.ml.train import EvaluationResult
+
+STAGING = "staging"
+PRODUCTION = "production"
+ARCHIVED = "archived"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf to None, numpy scalars to Python, containers recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Strict JSON text (no NaN) for a jsonb parameter."""
+    return json.dumps(_clean(value), allow_nan=False, default=str)
+
+
+def gate_results_json(decision: Decision) -> dict[str, dict[str, Any]]:
+    """``{gate: {passed, value, threshold, reason}}`` in gate order (the gate_results jsonb shape)."""
+    out: dict[str, dict[str, Any]] = {}
+    for gate in decision.gates:
+        data = gate.to_dict()
+        out[gate.name] = {k: data[k] for k in ("passed", "value", "threshold", "reason")}
+    return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items() if not isinstance(v, list | dict))
+    return str(value)
+
+
+def gate_line(gate: GateResult) -> str:
+    """``PASS``/``FAIL`` and the gate's reason on one line."""
+    return f"{'PASS' if gate.passed else 'FAIL'}: {gate.reason}"
+
+
+def gates_markdown(decision: Decision) -> str:
+    """A markdown table of every gate's verdict, value, threshold and reason."""
+    lines = ["| gate | verdict | value | threshold | reason |", "|---|---|---|---|---|"]
+    for gate in decision.gates:
+        cells = [gate.name, "PASS" if gate.passed else "**FAIL**", _short(_clean(gate.value)),
+                 _short(_clean(gate.threshold)), gate.reason]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def segment_f1_markdown(result: EvaluationResult) -> str:
+    """A markdown table of F1, rows and positives per segment."""
+    lines = ["| segment column | segment | F1 | rows | positives |", "|---|---|---|---|---|"]
+    for column, per_value in result.segment_f1.items():
+        for value, stats in per_value.items():
+            lines.append(f"| {column} | {value} | {stats['f1']:.4f} | {int(stats['n'])} | {int(stats['positives'])} |")
+    return "\n".join(lines)
+
+
+# --- mlops writes ------------------------------------------------------------------------------
+
+
+def insert_model_version(
+    conn: Connection,
+    *,
+    model_name: str,
+    mlflow_run_id: str,
+    model_version: str,
+    evaluation: EvaluationResult,
+    training_rows: int,
+    training_window: tuple[datetime, datetime],
+    metadata: Mapping[str, Any],
+) -> int:
+    """Insert a candidate as ``staging``; returns the row id."""
+    row = conn.execute(
+        sa.text(
+            "insert into mlops.model_versions (model_name, mlflow_run_id, model_version, status, f1_score, "
+            "brier_score, roc_auc, pr_auc, training_rows, training_window_start, training_window_end, metadata) "
+            "values (:model_name, :run_id, :version, :status, :f1, :brier, :roc_auc, :pr_auc, :rows, :start, :end, "
+            "cast(:metadata as jsonb)) returning id"
+        ),
+        {
+            "model_name": model_name,
+            "run_id": mlflow_run_id,
+            "version": str(model_version),
+            "status": STAGING,
+            "f1": _clean(evaluation.f1),
+            "brier": _clean(evaluation.brier),
+            "roc_auc": _clean(evaluation.roc_auc),
+            "pr_auc": _clean(evaluation.pr_auc),
+            "rows": int(training_rows),
+            "start": training_window[0],
+            "end": training_window[1],
+            "metadata": to_json(metadata),
+        },
+    ).one()
+    return int(row[0])
+
+
+def model_version_row(conn: Connection, mlflow_run_id: str) -> dict[str, Any] | None:
+    """The model_versions row of a run, or None."""
+    row = conn.execute(
+        sa.text("select * from mlops.model_versions where mlflow_run_id = :run_id"), {"run_id": mlflow_run_id}
+    ).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+def production_row(conn: Connection, model_name: str) -> dict[str, Any] | None:
+    """The model's current ``production`` row, or None."""
+    row = conn.execute(
+        sa.text("select * from mlops.model_versions where model_name = :name and status = :status"),
+        {"name": model_name, "status": PRODUCTION},
+    ).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+def record_decision(
+    conn: Connection,
+    *,
+    model_name: str,
+    decision: Decision,
+    candidate_run_id: str,
+    champion_run_id: str | None,
+    dagster_run_id: str | None,
+) -> int:
+    """Insert the decision with every gate's result; returns its id."""
+    row = conn.execute(
+        sa.text(
+            "insert into mlops.retraining_decisions (action, model_name, candidate_mlflow_run_id, "
+            "champion_mlflow_run_id, gate_results, reasoning, dagster_run_id) values (:action, :model_name, "
+            ":candidate, :champion, cast(:gates as jsonb), :reasoning, :dagster_run_id) returning id"
+        ),
+        {
+            "action": decision.action,
+            "model_name": model_name,
+            "candidate": candidate_run_id,
+            "champion": champion_run_id,
+            "gates": to_json(gate_results_json(decision)),
+            "reasoning": decision.reasoning,
+            "dagster_run_id": dagster_run_id,
+        },
+    ).one()
+    return int(row[0])
+
+
+def apply_decision(conn: Connection, *, model_name: str, action: str, candidate_run_id: str) -> None:
+    """Move statuses: promote archives the old production row first, then promotes the candidate;
+    reject archives the candidate. Raises LookupError when the candidate has no model_versions row."""
+    if model_version_row(conn, candidate_run_id) is None:
+        raise LookupError(f"no mlops.model_versions row for candidate run {candidate_run_id!r}")
+    if action == "promote":
+        conn.execute(
+            sa.text(
+                "update mlops.model_versions set status = :archived, archived_at = now() "
+                "where model_name = :name and status = :production and mlflow_run_id <> :run_id"
+            ),
+            {"archived": ARCHIVED, "production": PRODUCTION, "name": model_name, "run_id": candidate_run_id},
+        )
+        conn.execute(
+            sa.text(
+                "update mlops.model_versions set status = :production, promoted_at = now(), archived_at = null "
+                "where mlflow_run_id = :run_id"
+            ),
+            {"production": PRODUCTION, "run_id": candidate_run_id},
+        )
+    elif action == "reject":
+        conn.execute(
+            sa.text(
+                "update mlops.model_versions set status = :archived, archived_at = now() "
+                "where mlflow_run_id = :run_id and status = :staging"
+            ),
+            {"archived": ARCHIVED, "staging": STAGING, "run_id": candidate_run_id},
+        )
+    else:
+        raise ValueError(f"action must be 'promote' or 'reject', got {action!r}")

@@ -1,0 +1,58 @@
+"""The model assets, their groups, and the retraining job, as Dagster sees them."""
+
+import dagster as dg
+
+from storeml_assets.io import PostgresIOManager
+from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.models.assets import (
+    CUSTOMER_FEATURES_KEY,
+    MODEL_ASSETS,
+    PROMOTION_DECISION_KEY,
+    PURCHASE_PROPENSITY_KEY,
+    RAW_DEPS,
+    TRAINING_SET_KEY,
+    PromotionConfig,
+    blocking_check_keys,
+)
+from storeml_assets.models.jobs import RETRAINING_JOB_NAME, retraining_job
+from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets.sources.catalog import CATALOG
+
+
+def _defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=MODEL_ASSETS,
+        jobs=[retraining_job],
+        resources={"io_manager": PostgresIOManager(), "storeml_db": PostgresResource(), "mlflow": MlflowTracking()},
+    )
+
+
+def test_keys_groups_and_lineage() -> None:
+    graph = _defs().resolve_asset_graph()
+    groups = {key: graph.get(key).group_name for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
+    assert groups == {
+        CUSTOMER_FEATURES_KEY: "features",
+        TRAINING_SET_KEY: "features",
+        PURCHASE_PROPENSITY_KEY: "models",
+        PROMOTION_DECISION_KEY: "promotion",
+    }
+    assert set(RAW_DEPS) <= set(graph.get(CUSTOMER_FEATURES_KEY).parent_keys)
+    assert graph.get(PURCHASE_PROPENSITY_KEY).parent_keys == {TRAINING_SET_KEY, CUSTOMER_FEATURES_KEY}
+    assert PURCHASE_PROPENSITY_KEY in graph.get(PROMOTION_DECISION_KEY).parent_keys
+
+
+def test_retraining_job_selects_the_three_groups() -> None:
+    job = _defs().resolve_job_def(RETRAINING_JOB_NAME)
+    assert job.tags["storeml/job"] == "retraining"
+    assert set(job.asset_layer.executable_asset_keys) == {
+        CUSTOMER_FEATURES_KEY, TRAINING_SET_KEY, PURCHASE_PROPENSITY_KEY, PROMOTION_DECISION_KEY
+    }
+
+
+def test_gate_config_fields_described_and_blocking_checks_cover_the_catalog() -> None:
+    fields = PromotionConfig.model_fields
+    assert all(field.description for field in fields.values())
+    assert PromotionConfig(f1_floor=0.5).gate_config().f1_floor == 0.5
+    keys = blocking_check_keys()
+    assert len(keys) == 2 * len(CATALOG)
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "orders"]), "min_rows") in keys
