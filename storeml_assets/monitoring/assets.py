@@ -24,6 +24,7 @@ from storeml_assets.models.features import (
     build_customer_features,
     load_raw_frames,
 )
+from storeml_assets.models.training import to_model_frame
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
@@ -86,7 +87,7 @@ def _markdown_preview(frame: pl.DataFrame) -> str:
 
 def _scores(model: Any, features: pl.DataFrame) -> np.ndarray:
     """Champion probabilities for each customer row (NaN where the model could not score)."""
-    frame = features.select(FEATURE_SPEC.columns).to_pandas()
+    frame = to_model_frame(features.select(FEATURE_SPEC.columns))
     return np.asarray(model.predict_proba(frame)[:, 1], dtype="float64")
 
 
@@ -120,7 +121,8 @@ def feature_drift(
     with storeml_db.connect() as conn:
         champion = store.champion_state(conn, config.model_name)
     ref_cutoff = _parse(config.reference_cutoff) or metrics.reference_cutoff(
-        current_cutoff, champion.training_window_end if champion else None, config.window_days
+        current_cutoff, (champion.training_cutoff or champion.training_window_end) if champion else None,
+        config.window_days
     )
     reference = build_customer_features(frames, ref_cutoff, window_days=config.window_days)
     current = build_customer_features(frames, current_cutoff, window_days=config.window_days)

@@ -326,6 +326,8 @@ class ChampionState:
     training_window_end: datetime | None
     created_at: datetime | None
     promoted_at: datetime | None = None
+    #: The last cutoff whose features trained the model (the drift reference), when recorded.
+    training_cutoff: datetime | None = None
 
 
 @dataclass(frozen=True)

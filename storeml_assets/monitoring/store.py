@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,9 +18,9 @@ from storeml_assets.monitoring.metrics import (
     MetricRow,
 )
 
-#: Keys of ``model_versions.metadata`` that may name the champion's last training cutoff, in order;
-#: ``training_window_end`` is used when none is present.
-CUTOFF_METADATA_KEYS = ("training_cutoff", "train_cutoff", "last_train_cutoff", "reference_cutoff")
+#: Keys of ``model_versions.metadata`` that may name the champion's training cutoff(s), in order (a
+#: comma-separated list counts by its last entry); ``training_window_end`` is used when none is present.
+CUTOFF_METADATA_KEYS = ("train_cutoffs", "training_cutoff", "train_cutoff", "last_train_cutoff")
 
 _INSERT = sa.text(
     "insert into mlops.monitoring_metrics "
@@ -72,9 +72,10 @@ def champion_state(conn: Connection, model_name: str | None = None) -> ChampionS
         model_version=str(row["model_version"]),
         mlflow_run_id=row["mlflow_run_id"],
         training_rows=row["training_rows"],
-        training_window_end=champion_cutoff(row["training_window_end"], row["metadata"]),
+        training_window_end=row["training_window_end"],
         created_at=row["created_at"],
         promoted_at=row["promoted_at"],
+        training_cutoff=champion_cutoff(row["training_window_end"], row["metadata"]),
     )
 
 
@@ -85,9 +86,15 @@ def champion_cutoff(training_window_end: datetime | None, metadata: Any) -> date
     if isinstance(metadata, dict):
         for key in CUTOFF_METADATA_KEYS:
             value = metadata.get(key)
+            if isinstance(value, list | tuple):
+                value = value[-1] if value else None
             if value:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-                return parsed
+                last = str(value).split(",")[-1].strip().replace("Z", "+00:00")
+                try:
+                    parsed = datetime.fromisoformat(last)
+                except ValueError:
+                    raise ValueError(f"model_versions.metadata[{key!r}] is not an ISO date: {last!r}") from None
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return training_window_end
 
 
