@@ -27,13 +27,13 @@ import polars as pl
 import psycopg2
 import pyarrow as pa
 import sqlalchemy as sa
-from psycopg2 import sql
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from storeml_assets.db.admin import create_database, drop_database
 from storeml_assets.db.locator import server_url
-from storeml_assets.db.urls import redact, sqlalchemy_url, with_database
+from storeml_assets.db.urls import redact, sqlalchemy_url
 from storeml_assets.io import PostgresIOManager
 
 TARGET_RATIO = 0.8
@@ -61,27 +61,6 @@ def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
     ).with_columns(
         pl.col("order_date").cast(pl.Date), pl.concat_str([pl.lit("SKU-"), pl.col("sku")]).alias("sku")
     )
-
-
-def _create_database(server: str, name: str) -> str:
-    conn = psycopg2.connect(with_database(server, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-    return with_database(server, name)
-
-
-def _drop_database(server: str, name: str) -> None:
-    conn = psycopg2.connect(with_database(server, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
@@ -161,7 +140,7 @@ def read_sql_read(url: str) -> pd.DataFrame:
 def run(rows: int, sample_rows: int, repeat: int, console: Console) -> dict[str, dict[str, float]]:
     server = server_url()
     name = f"bench_io_{uuid.uuid4().hex[:8]}"
-    url = _create_database(server, name)
+    url = create_database(server, name)
     console.print(f"database {redact(url)}; {rows:,} rows x 8 columns; best of {repeat}")
     try:
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
@@ -213,7 +192,7 @@ def run(rows: int, sample_rows: int, repeat: int, console: Console) -> dict[str,
         record(f"pandas to_sql/read_sql ({len(sample):,} rows)", "read", seconds, len(sample))
         return best
     finally:
-        _drop_database(server, name)
+        drop_database(server, name)
 
 
 def report(best: dict[str, dict[str, float]], console: Console) -> bool:

@@ -11,10 +11,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
+from storeml_assets.db.admin import create_database, drop_database
 from storeml_assets.db.embedded import EmbeddedPostgres
 from storeml_assets.db.urls import with_database
 
@@ -30,27 +29,6 @@ def pg_server_url() -> str:
     port = int(os.environ.get("STOREML_TEST_PG_PORT", "54339"))
     embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", port, durable=False)
     return embedded.ensure_running()
-
-
-def create_database(server_url: str, name: str) -> str:
-    conn = psycopg2.connect(with_database(server_url, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-    return with_database(server_url, name)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    conn = psycopg2.connect(with_database(server_url, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 @pytest.fixture
