@@ -10,11 +10,13 @@ from pathlib import Path
 import typer
 
 from storeml_assets.bundles.cli import register as register_rules
+from storeml_assets.checks_cli import register as register_check
 from storeml_assets.console import console, print_error
 from storeml_assets.db.cli import db_app
 from storeml_assets.db.embedded import EmbeddedPostgresError
 from storeml_assets.db.locator import DatabaseUnreachableError, database_url
 from storeml_assets.db.migrate import MigrationError
+from storeml_assets.mlops_cli import register as register_mlops
 from storeml_assets.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 register_rules(app)
+register_mlops(app)
+register_check(app)
 
 
 def dagster_env(settings: Settings) -> dict[str, str]:

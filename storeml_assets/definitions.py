@@ -5,6 +5,13 @@ import dagster as dg
 from storeml_assets.bundles.assets import BUNDLE_ASSETS
 from storeml_assets.io.postgres_io_manager import PostgresIOManager
 from storeml_assets.jobs import build_jobs
+from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.models.assets import MODEL_ASSETS
+from storeml_assets.models.jobs import retraining_job
+from storeml_assets.monitoring.assets import MONITORING_ASSETS
+from storeml_assets.monitoring.schedules import JOBS as MONITORING_JOBS
+from storeml_assets.monitoring.schedules import SCHEDULES
+from storeml_assets.monitoring.sensors import SENSORS
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 from storeml_assets.sources.assets import build_source_assets
@@ -22,17 +29,18 @@ def build_definitions() -> dg.Definitions:
     if synthetic:
         assets += SYNTHETIC_ASSETS
     assets += build_source_assets(upstream=[STOREFRONT_KEY] if synthetic else None)
-    assets += WAREHOUSE_ASSETS
-    assets += BUNDLE_ASSETS
-    checks = build_source_checks() + WAREHOUSE_CHECKS
+    assets += WAREHOUSE_ASSETS + BUNDLE_ASSETS + MODEL_ASSETS + MONITORING_ASSETS
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
-        jobs=build_jobs(synthetic=synthetic),
+        asset_checks=build_source_checks() + WAREHOUSE_CHECKS,
+        jobs=[*build_jobs(synthetic=synthetic), retraining_job, *MONITORING_JOBS],
+        schedules=SCHEDULES,
+        sensors=SENSORS,
         resources={
             "io_manager": PostgresIOManager(database="storeml"),
             "storeml_db": PostgresResource(database="storeml"),
             "sources": StorefrontSources(),
+            "mlflow": MlflowTracking(),
         },
     )
 
