@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -33,6 +33,7 @@ class BlockingCheckFailed(RuntimeError):
 
 @dataclass
 class DemoReport:
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     stages: list[tuple[str, float]] = field(default_factory=list)
     runs: list[tuple[str, str, bool]] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
@@ -192,9 +193,9 @@ def _sensor_evaluator(defs: dg.Definitions, instance: dg.DagsterInstance) -> Cal
 
 
 # -- the summary ----------------------------------------------------------------------------
-def _rows(query: str) -> list[tuple[Any, ...]]:
+def _rows(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
-        cur.execute(query)
+        cur.execute(query, params)
         return list(cur.fetchall())
 
 
@@ -227,22 +228,29 @@ def print_summary(console: Console, report: DemoReport) -> None:
         console.print(rules)
 
     models = _rows(
-        "select model_version, status, f1_score, brier_score, roc_auc, metadata->>'oracle_roc_auc' "
-        "from mlops.model_versions order by created_at"
+        "select model_version, status, f1_score, brier_score, roc_auc, "
+        "(metadata->'oracle'->>'model_roc_auc')::float, (metadata->'oracle'->>'oracle_roc_auc')::float "
+        "from mlops.model_versions where created_at >= %s order by created_at",
+        (report.started_at,),
     )
     if models:
-        table = Table(title="model versions", title_justify="left")
-        for column in ("version", "status", "F1", "Brier", "ROC-AUC", "oracle ROC-AUC"):
+        table = Table(title="model versions trained by this demo", title_justify="left")
+        columns = ("version", "status", "F1", "Brier", "ROC-AUC (holdout)", "ROC-AUC vs outcomes", "oracle ROC-AUC")
+        for column in columns:
             table.add_column(column)
-        for version, status, f1, brier, auc, oracle in models:
-            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(float(oracle) if oracle else None))
+        for version, status, f1, brier, auc, model_auc, oracle in models:
+            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle))
         console.print(table)
     drift = _rows(
         "select metric_value from mlops.v_recent_monitoring where metric_type = 'drift' and metric_name = 'drift_share'"
     )
     if drift:
         console.print(f"latest drift share: [bold]{drift[0][0]:.2f}[/]")
-    decisions = _rows("select action, reasoning, gate_results from mlops.retraining_decisions order by id")
+    decisions = _rows(
+        "select action, reasoning, gate_results from mlops.retraining_decisions where decision_timestamp >= %s "
+        "order by id",
+        (report.started_at,),
+    )
     for action, reasoning, gates in decisions:
         colour = "green" if action == "promote" else "red"
         console.print(f"decision: [bold {colour}]{action}[/] — {reasoning}")
