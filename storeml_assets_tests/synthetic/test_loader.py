@@ -43,14 +43,17 @@ def _expected(data: SimulatedData, runs: int) -> dict[tuple[str, str], int]:
 
 
 def _schema_objects() -> dict[str, list[tuple[str, str]]]:
-    """Every index and constraint definition per source database."""
+    """Every table, index, constraint and trigger definition per source database."""
     out = {}
     for db in SOURCE_DATABASES:
         with connection(database_url(db)) as conn, conn.cursor() as cur:
             cur.execute(
                 "select indexname, indexdef from pg_indexes where schemaname = 'public'"
                 " union all select conname, pg_get_constraintdef(oid) from pg_constraint"
-                " where connamespace = 'public'::regnamespace order by 1, 2"
+                " where connamespace = 'public'::regnamespace"
+                " union all select tgname, pg_get_triggerdef(oid) from pg_trigger where not tgisinternal"
+                " union all select relname, relkind::text from pg_class where relnamespace = 'public'::regnamespace"
+                " order by 1, 2"
             )
             out[db] = cur.fetchall()
     return out
@@ -60,6 +63,8 @@ def _fingerprint() -> tuple:
     with connection(database_url("storefront_db")) as conn, conn.cursor() as cur:
         cur.execute("select count(*), sum(total_amount), max(ordered_at) from orders")
         orders = cur.fetchone()
+        cur.execute("select count(*), sum(user_id), max(occurred_at) from user_interactions")
+        orders += cur.fetchone()
     with connection(database_url("auth_db")) as conn, conn.cursor() as cur:
         cur.execute("select count(*), min(email) from users")
         users = cur.fetchone()
@@ -70,9 +75,14 @@ def test_load_fills_every_table_and_a_reload_replaces(migrated: dict[str, str]) 
     data = simulate(SimulationConfig(seed=11, scale="tiny", drift=True))
     seen: list[str] = []
     schema_before = _schema_objects()
-    # bulk_threshold=0: every database takes the drop-and-rebuild path for indexes and foreign keys
-    report = load(data, progress=lambda name, rows, seconds: seen.append(name), bulk_threshold=0)
+    # bulk_threshold=0: every database takes the drop-and-rebuild path for indexes and foreign keys;
+    # swap_threshold=0: every table nothing references goes through a staging table and is swapped in
+    report = load(data, progress=lambda name, rows, seconds: seen.append(name), bulk_threshold=0,
+                  swap_threshold=0, chunk_rows=1_000)
     assert _schema_objects() == schema_before
+    assert {"storefront_db.user_interactions", "storefront_db.order_items", "auth_db.user_sessions",
+            "cart_db.cart_items"} <= set(report.swapped)
+    assert not {"storefront_db.orders", "auth_db.users", "cart_db.carts"} & set(report.swapped)
     assert _counts(data) == _expected(data, runs=1)
     assert all(n > 0 for (db, t), n in _counts(data).items() if db != "storeml" or t != "drift_spec")
     assert "storefront_db.order_items" in seen and "storeml.ground_truth.planted_bundles" in seen
@@ -93,8 +103,14 @@ def test_load_fills_every_table_and_a_reload_replaces(migrated: dict[str, str]) 
         assert cur.fetchone()[0] == 500
 
     other = simulate(SimulationConfig(seed=12, scale="tiny"))
-    load(other)
+    load(other, swap_threshold=0, parallel=3)
     assert _counts(other) == _expected(other, runs=2)
+    assert _schema_objects() == schema_before
+    # the swapped tables hold exactly the new rows
+    with connection(database_url("storefront_db")) as conn, conn.cursor() as cur:
+        cur.execute("select sum(user_id), max(occurred_at) from user_interactions")
+        ui = other.table("user_interactions")
+        assert cur.fetchone() == (ui["user_id"].sum(), ui["occurred_at"].max())
 
 
 def test_failed_load_leaves_previous_contents(migrated: dict[str, str]) -> None:
@@ -108,4 +124,47 @@ def test_failed_load_leaves_previous_contents(migrated: dict[str, str]) -> None:
     with pytest.raises(LoadError, match=r"storefront_db\.reviews.*no_such_column"):
         load(broken, bulk_threshold=0)
     assert _fingerprint() == before
+    assert _counts(first) == _expected(first, runs=1)
+
+
+def _staging_tables() -> list[str]:
+    out = []
+    for db in SOURCE_DATABASES:
+        with connection(database_url(db)) as conn, conn.cursor() as cur:
+            cur.execute("select relname from pg_class where relname like %s", ("%\\_\\_load%",))
+            out += [f"{db}.{r[0]}" for r in cur.fetchall()]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        # a check constraint fails while COPYing the third chunk into the staging table
+        ("check", r"storefront_db\.user_interactions: .*interaction_type_check"),
+        # a duplicate key fails the unique index build, after every chunk has committed
+        ("duplicate", r"storefront_db\.user_interactions \(index .*could not create unique index"),
+    ],
+    ids=["check", "duplicate"],
+)
+def test_failure_in_the_parallel_phase_leaves_previous_contents(
+    migrated: dict[str, str], breakage: str, message: str
+) -> None:
+    first = simulate(SimulationConfig(seed=31, scale="tiny"))
+    load(first)
+    before, schema_before = _fingerprint(), _schema_objects()
+
+    broken = simulate(SimulationConfig(seed=32, scale="tiny"))
+    ui = broken.databases["storefront_db"]["user_interactions"]
+    if breakage == "check":
+        bad = pl.when(pl.int_range(pl.len()) == 2_500).then(pl.lit("teleport")).otherwise(pl.col("interaction_type"))
+        ui = ui.with_columns(bad.alias("interaction_type"))
+    else:
+        ui = ui.with_columns(pl.when(pl.col("interaction_id") == 2).then(1).otherwise(pl.col("interaction_id"))
+                             .alias("interaction_id"))
+    broken.databases["storefront_db"]["user_interactions"] = ui
+    with pytest.raises(LoadError, match=message):
+        load(broken, swap_threshold=0, chunk_rows=1_000)
+    assert _staging_tables() == []
+    assert _fingerprint() == before
+    assert _schema_objects() == schema_before
     assert _counts(first) == _expected(first, runs=1)
