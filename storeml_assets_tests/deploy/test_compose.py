@@ -143,7 +143,7 @@ def test_storeml_services_get_their_settings_from_the_environment(compose: dict[
         assert env["STOREML_PG_URL"].endswith("@postgres:5432")
         assert env["STOREML_DAGSTER_DB_URL"].endswith("@postgres:5432/dagster")
         assert env["STOREML_SOURCE_MODE"] == "${STOREML_SOURCE_MODE:-synthetic}"
-        assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+        assert env["STOREML_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
         assert env["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
         for var in (
             "STOREML_AUTH_DB_URL",

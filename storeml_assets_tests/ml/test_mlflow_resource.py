@@ -142,3 +142,12 @@ def test_unreachable_store_fails_fast_without_password() -> None:
     with pytest.raises(DatabaseUnreachableError) as caught, resource.start_run(None, run_name="never"):
         pass
     assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+
+
+def test_tracking_uri_from_storeml_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STOREML_MLFLOW_TRACKING_URI points storeml at a tracking server; an explicit field still wins."""
+    monkeypatch.setenv("STOREML_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    assert MlflowTracking().resolved_tracking_uri() == "http://mlflow:5000"
+    explicit = MlflowTracking(tracking_uri="postgresql://u:secret@db:5432/mlflow")
+    assert explicit.resolved_tracking_uri() == "postgresql+psycopg2://u:secret@db:5432/mlflow"
+    assert "secret" not in explicit.display_uri
