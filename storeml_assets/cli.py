@@ -85,9 +85,9 @@ def doctor() -> None:
     for column in ("purpose", "table", "rows", "needs", "ready"):
         readiness.add_column(column)
     for item in report.readiness:
-        rows = "missing" if item.rows is None else f"{item.rows:,}"
+        shown = "missing" if item.rows is None else f"{item.rows:,}"
         mark = "[green]yes[/]" if item.ready else "[red]no[/]"
-        readiness.add_row(item.purpose, item.table, rows, f"{item.minimum:,}+", mark)
+        readiness.add_row(item.purpose, item.table, shown, f"{item.minimum:,}+", mark)
     console.print(readiness)
     if report.ready:
         console.print("[bold green]ready[/]: every source database is reachable and has enough data")

@@ -184,6 +184,7 @@ def training_set(
     plan = plan_cutoffs(end, train_cutoffs=config.train_cutoffs, horizon_days=config.horizon_days)
     data = build_training_set(frames, plan, window_days=config.window_days, lookback_days=config.lookback_days)
     first_order = frames["orders"].get_column("ordered_at").min()
+    assert first_order is None or isinstance(first_order, datetime)
     # day granularity: a history starting on the day the first lookback starts covers it
     covered = first_order is not None and plan.training_window[0].date() >= first_order.date()
     if not covered:
@@ -234,6 +235,7 @@ def _oracle_figures(model: Any, current: pl.DataFrame, truth: pd.DataFrame | Non
     if truth is None:
         return {"available": False, "reason": "no ground_truth.customer_propensity (external sources)"}
     cutoff = current.get_column("cutoff").max()
+    assert cutoff is None or isinstance(cutoff, datetime)
     period_start = pd.to_datetime(truth["period_start"]).dt.date.min()
     if cutoff is None or cutoff.date() != period_start:
         return {"available": False,
@@ -283,6 +285,8 @@ def purchase_propensity(
 
     cutoffs = sorted(training_set.filter(pl.col("split") == "train").get_column("cutoff").unique().to_list())
     holdout_cutoff = training_set.filter(pl.col("split") == "holdout").get_column("cutoff").max()
+    if not isinstance(holdout_cutoff, datetime):
+        raise dg.Failure(f"features/training_set has no holdout rows (holdout cutoff {holdout_cutoff!r})")
     horizon = int((holdout_cutoff - cutoffs[-1]).days) if cutoffs else 30
     plan = CutoffPlan(end=holdout_cutoff, train=tuple(cutoffs), holdout=holdout_cutoff, horizon_days=horizon)
     window = plan.training_window
@@ -404,7 +408,8 @@ def _registry_run_id(mlflow: MlflowTracking, alias: str) -> tuple[str, str] | No
     version = mlflow.alias_version(MODEL_NAME, alias)
     if version is None:
         return None
-    return version, mlflow.client().get_model_version(MODEL_NAME, version).run_id
+    run_id = mlflow.client().get_model_version(MODEL_NAME, version).run_id
+    return None if run_id is None else (version, run_id)
 
 
 @dg.asset(

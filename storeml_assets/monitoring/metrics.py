@@ -272,6 +272,8 @@ def latest_cutoff(orders: pl.DataFrame, column: str = "ordered_at") -> datetime:
         raise ValueError("no orders: cannot place the current window")
     if isinstance(newest, date) and not isinstance(newest, datetime):
         newest = datetime(newest.year, newest.month, newest.day)
+    if not isinstance(newest, datetime):
+        raise ValueError(f"orders.{column} is not a timestamp column (latest value {newest!r})")
     return day_start(newest) + timedelta(days=1)
 
 
