@@ -17,6 +17,16 @@ trained at earlier cutoffs would be scored on shifted inputs. Windowed, the same
 same thing at every cutoff (measured: drift share 0.03 between training cutoffs and the history end
 of an undrifted ``small`` simulation, 0.39 with the simulator's drift on).
 
+Activity model (:data:`ACTIVITY_FEATURES`, :func:`activity_posterior`): the one exception to the fixed
+lookback. A Pareto/NBD-style posterior over up to :data:`ACTIVITY_HISTORY_DAYS` of orders and browse
+sessions (sessions without an order) gives each customer's probability of still being active, expected
+orders and probability of an order in the next 30 days, plus lifetime order and browse rates per
+exposed day. They are rates and probabilities, not counts, so their meaning does not grow with the
+calendar; a longer history sharpens them, and on an undrifted ``small`` simulation the drift share
+rises to 0.08 (p_alive and the propensity spread out as churned customers accumulate), far below
+the 0.3 gate. Measured on ``small`` (seeds 42 / 7): holdout ROC-AUC 0.897 -> 0.905, model/oracle
+ROC-AUC at the history end 0.933 -> 0.935 and 0.945 -> 0.948.
+
 Missing values: features that are undefined for a customer (recency without an order, mean
 rating without a review, the window shares and averages without an order or session in the
 window) are null, not 0, so that "no orders" and "no mobile orders" stay distinguishable; the
@@ -51,7 +61,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
+from scipy.stats import gamma as gamma_distribution
 
 from storeml_assets.ml.train import FeatureSpec
 
@@ -72,6 +84,26 @@ UNKNOWN_CHANNEL = "unknown"
 LOOKBACK_DAYS = 90
 #: Tenure (days since signup) is capped here as a feature; the tenure band keeps the full value.
 TENURE_CAP_DAYS = 365
+#: The activity model (:func:`activity_posterior`) reads at most this many days before the cutoff.
+ACTIVITY_HISTORY_DAYS = 365
+#: Activity-model priors: shape of the gamma prior over customers' activity rates, prior probability
+#: that a customer drops out (at a uniformly distributed time) during the observed span, and the weight
+#: of a session without an order as evidence of activity (an order counts 1). Measured on the simulator
+#: (``small``, seeds 42 and 7) the ranking barely moves over shape 0.4..1, dropout 0.2..0.5.
+ACTIVITY_PRIOR_SHAPE = 0.6
+ACTIVITY_DROPOUT_PRIOR = 0.35
+BROWSE_SESSION_WEIGHT = 0.5
+#: A customer believed to have dropped out still buys at this fraction of their former rate.
+DROPPED_RATE_FACTOR = 0.03
+#: Quantile grid over the gamma prior used to integrate the posterior.
+_PRIOR_GRID = 200
+ACTIVITY_FEATURES = [
+    "activity_p_alive",
+    "activity_expected_orders_30d",
+    "activity_propensity_30d",
+    "activity_order_rate_per_30d",
+    "activity_browse_rate_per_30d",
+]
 
 DRIFT_FEATURES = [
     "channel_mobile_share",
@@ -105,6 +137,7 @@ NUMERIC_FEATURES = [
     "review_mean_rating",
     *[f"{c}_share_90d" for c in CHANNELS],
     *DRIFT_FEATURES,
+    *ACTIVITY_FEATURES,
 ]
 CATEGORICAL_FEATURES = ["country", *SEGMENT_COLUMNS]
 
@@ -114,9 +147,10 @@ FEATURE_SPEC = FeatureSpec(numeric=list(NUMERIC_FEATURES), categorical=list(CATE
 RAW_COLUMNS: dict[str, list[str]] = {
     "users": ["user_id", "country", "signup_at"],
     "user_profiles": ["user_id", "preferences"],
-    "orders": ["order_id", "user_id", "ordered_at", "status", "channel", "total_amount", "discount_amount"],
+    "orders": ["order_id", "user_id", "session_id", "ordered_at", "status", "channel", "total_amount",
+               "discount_amount"],
     "order_items": ["order_id", "ordered_at"],
-    "user_sessions": ["user_id", "started_at", "traffic_source"],
+    "user_sessions": ["session_id", "user_id", "started_at", "traffic_source"],
     "user_interactions": ["user_id", "interaction_type", "occurred_at"],
     "carts": ["cart_id", "user_id", "created_at"],
     "cart_items": ["cart_id", "added_at"],
@@ -206,6 +240,115 @@ def preferred_channel(profiles: pl.DataFrame) -> pl.DataFrame:
         pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID),
         pl.when(value.is_in(list(CHANNELS))).then(value).otherwise(None).alias("preferred_channel"),
     ).unique(CUSTOMER_ID, keep="first")
+
+
+def activity_posterior(
+    orders: np.ndarray,
+    browse_sessions: np.ndarray,
+    exposure_days: np.ndarray,
+    active_until_days: np.ndarray,
+    *,
+    horizon_days: int = 30,
+    shape: float = ACTIVITY_PRIOR_SHAPE,
+    dropout_prior: float = ACTIVITY_DROPOUT_PRIOR,
+    browse_weight: float = BROWSE_SESSION_WEIGHT,
+    chunk: int = 20_000,
+) -> dict[str, np.ndarray]:
+    """Per-customer posterior of a Pareto/NBD-style activity model (arrays of equal length).
+
+    Each customer is active at a rate ``g`` (gamma prior with ``shape``, mean the population's rate
+    per exposed day) from the start of their exposure until the cutoff, or drops out at a uniform
+    time within it (prior ``dropout_prior``). Evidence: ``orders`` + ``browse_weight`` x
+    ``browse_sessions`` events over ``exposure_days``, the last one ``active_until_days`` after the
+    exposure start. Returns ``p_alive``, the posterior mean order rate per day (``order_rate``), the
+    expected orders and the probability of at least one order within ``horizon_days``.
+    These are rates and probabilities, so they mean the same at every cutoff; a longer history only
+    sharpens them.
+    """
+    orders = np.asarray(orders, dtype=float)
+    events = orders + browse_weight * np.asarray(browse_sessions, dtype=float)
+    exposure = np.maximum(np.asarray(exposure_days, dtype=float), 1e-6)
+    until = np.clip(np.asarray(active_until_days, dtype=float), 0.0, exposure)
+    if not (orders.shape == events.shape == exposure.shape == until.shape):
+        raise ValueError("activity_posterior needs arrays of equal length")
+    if not 0.0 < dropout_prior < 1.0:
+        raise ValueError(f"dropout_prior must be in (0, 1), got {dropout_prior!r}")
+    out = {k: np.full(len(orders), np.nan) for k in ("p_alive", "order_rate", "expected_orders", "propensity")}
+    exposed = float(exposure.sum()) * (1.0 - dropout_prior / 2.0)
+    if len(orders) == 0 or events.sum() <= 0 or orders.sum() <= 0 or exposed <= 0:
+        return out
+    mean_rate = float(events.sum()) / exposed
+    order_share = float(orders.sum()) / float(events.sum())
+    quantiles = (np.arange(_PRIOR_GRID) + 0.5) / _PRIOR_GRID
+    rate = gamma_distribution.ppf(quantiles, shape, scale=mean_rate / shape)[None, :]
+    log_rate = np.log(rate)
+    for lo in range(0, len(orders), chunk):
+        sl = slice(lo, lo + chunk)
+        k, t, u = events[sl, None], exposure[sl, None], until[sl, None]
+        evidence = k * log_rate
+        log_alive = np.log1p(-dropout_prior) + evidence - rate * t
+        dropped = (np.exp(-rate * u) - np.exp(-rate * t)) / (rate * t)
+        log_dropped = np.log(dropout_prior) + evidence + np.log(np.maximum(dropped, 1e-300))
+        top = np.maximum(log_alive, log_dropped).max(axis=1, keepdims=True)
+        w_alive, w_dropped = np.exp(log_alive - top), np.exp(log_dropped - top)
+        total = (w_alive + w_dropped).sum(axis=1)
+        order_rate = rate * order_share
+        future = order_rate * horizon_days
+        out["p_alive"][sl] = w_alive.sum(axis=1) / total
+        out["order_rate"][sl] = ((w_alive + DROPPED_RATE_FACTOR * w_dropped) * order_rate).sum(axis=1) / total
+        out["expected_orders"][sl] = ((w_alive + DROPPED_RATE_FACTOR * w_dropped) * future).sum(axis=1) / total
+        out["propensity"][sl] = (
+            (w_alive * -np.expm1(-future)).sum(axis=1) + (w_dropped * -np.expm1(-future * DROPPED_RATE_FACTOR)).sum(axis=1)
+        ) / total
+    return out
+
+
+def _activity_features(frames: Mapping[str, pl.DataFrame], users: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
+    """:data:`ACTIVITY_FEATURES` per customer from up to :data:`ACTIVITY_HISTORY_DAYS` before ``cutoff``.
+
+    Exposure starts at the latest of signup, the first order in the data (the history's start) and
+    ``cutoff - ACTIVITY_HISTORY_DAYS``. Orders count whatever their status; browse sessions are
+    sessions no order before the cutoff belongs to.
+    """
+    since = cutoff - timedelta(days=ACTIVITY_HISTORY_DAYS)
+    all_orders = _before(_frame(frames, "orders"), "ordered_at", cutoff)
+    data_start = all_orders.get_column("ordered_at").min()
+    start = max(since, data_start) if isinstance(data_start, datetime) else since
+    orders = all_orders.filter(pl.col("ordered_at") >= start)
+    order_sessions = all_orders.select(pl.col("session_id").cast(pl.Int64)).drop_nulls().unique()
+    sessions = (
+        _before(_frame(frames, "user_sessions"), "started_at", cutoff, start)
+        .with_columns(pl.col("session_id").cast(pl.Int64))
+        .join(order_sessions, on="session_id", how="anti")
+    )
+    order_agg = orders.group_by(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)).agg(
+        pl.len().alias("_orders"), pl.col("ordered_at").max().alias("_last_order"))
+    browse_agg = sessions.group_by(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID)).agg(
+        pl.len().alias("_browse"), pl.col("started_at").max().alias("_last_browse"))
+    cut = pl.lit(cutoff, dtype=pl.Datetime("us", "UTC"))
+    begin = pl.max_horizontal(pl.col("signup_at"), pl.lit(start, dtype=pl.Datetime("us", "UTC")))
+    base = (
+        users.select(CUSTOMER_ID, "signup_at")
+        .join(order_agg, on=CUSTOMER_ID, how="left")
+        .join(browse_agg, on=CUSTOMER_ID, how="left")
+        .select(
+            CUSTOMER_ID,
+            pl.col("_orders").fill_null(0).cast(pl.Float64).alias("orders"),
+            pl.col("_browse").fill_null(0).cast(pl.Float64).alias("browse"),
+            _days(cut - begin).clip(lower_bound=1.0).alias("exposure"),
+            _days(pl.max_horizontal("_last_order", "_last_browse") - begin).fill_null(0.0).alias("until"),
+        )
+    )
+    post = activity_posterior(base["orders"].to_numpy(), base["browse"].to_numpy(), base["exposure"].to_numpy(),
+                              base["until"].to_numpy())
+    return base.select(
+        CUSTOMER_ID,
+        pl.Series("activity_p_alive", post["p_alive"]),
+        pl.Series("activity_expected_orders_30d", post["expected_orders"]),
+        pl.Series("activity_propensity_30d", post["propensity"]),
+        (pl.col("orders") * 30.0 / pl.col("exposure")).alias("activity_order_rate_per_30d"),
+        (pl.col("browse") * 30.0 / pl.col("exposure")).alias("activity_browse_rate_per_30d"),
+    )
 
 
 def build_customer_features(
@@ -339,8 +482,9 @@ def build_customer_features(
     )
 
     out = users.join(preferred_channel(_frame(frames, "user_profiles")), on=CUSTOMER_ID, how="left")
+    activity_feats = _activity_features(frames, users, cutoff)
     for part in (order_feats, mix, window_feats, session_feats, interaction_feats, cart_feats,
-                 cart_item_feats, wish_feats, promo_feats, review_feats):
+                 cart_item_feats, wish_feats, promo_feats, review_feats, activity_feats):
         out = out.join(part, on=CUSTOMER_ID, how="left")
 
     counts = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -15,6 +16,7 @@ from storeml_assets.models.features import (
     FEATURE_SPEC,
     LABEL,
     SEGMENT_COLUMNS,
+    activity_posterior,
     build_customer_features,
     label_frame,
     purchase_labels,
@@ -121,6 +123,8 @@ def _tiny_frames() -> dict[str, pl.DataFrame]:
     orders = pl.DataFrame({
         "order_id": [10, 11, 12, 13, 14],
         "user_id": [1, 1, 1, 2, 1],
+        # order 14 (after the cutoff) claims session 3: that must not turn session 3 into an order session
+        "session_id": [None, 2, None, 5, 3],
         # order 10 before the window (cutoff 31 Mar, window from 1 Mar), 14 after the cutoff
         "ordered_at": [datetime(2026, 2, 1, tzinfo=UTC), ts(10), ts(20), ts(25), ts(35)],
         "status": ["delivered", "delivered", "payment_failed", "delivered", "delivered"],
@@ -131,7 +135,7 @@ def _tiny_frames() -> dict[str, pl.DataFrame]:
     order_items = pl.DataFrame({"order_id": [10, 11, 11, 11, 12, 13, 14],
                                 "ordered_at": [datetime(2026, 2, 1, tzinfo=UTC), ts(10), ts(10), ts(10), ts(20),
                                                ts(25), ts(35)]})
-    sessions = pl.DataFrame({"user_id": [1, 1, 1, 1, 2], "started_at": [ts(3), ts(10), ts(11), ts(32), ts(25)],
+    sessions = pl.DataFrame({"session_id": [1, 2, 3, 4, 5], "user_id": [1, 1, 1, 1, 2], "started_at": [ts(3), ts(10), ts(11), ts(32), ts(25)],
                              "traffic_source": ["social_video", "direct", "email", "social_video", "direct"]})
     interactions = pl.DataFrame({"user_id": [1, 1, 2], "interaction_type": ["view", "add_to_cart", "view"],
                                  "occurred_at": [ts(10), ts(10), ts(25)]})
@@ -181,10 +185,31 @@ def test_hand_computed_features() -> None:
     assert two["channel_mobile_share"] == pytest.approx(0.0)
     assert two["channel_segment"] == "app" and two["tenure_band"] == "0-89d"
     assert two["tenure_days"] == pytest.approx(25.5)
+    # activity model: exposure from the first order in the data (1 Feb) for customer 1 (58 days), from
+    # signup for customer 2 (25.5 days); orders of any status; browse sessions 1 and 3 (2 is order 11's)
+    assert one["activity_order_rate_per_30d"] == pytest.approx(3 * 30 / 58)
+    assert one["activity_browse_rate_per_30d"] == pytest.approx(2 * 30 / 58)
+    assert two["activity_order_rate_per_30d"] == pytest.approx(30 / 25.5)
+    assert two["activity_browse_rate_per_30d"] == pytest.approx(0.0)
+    for row in (one, two):
+        assert 0.0 < row["activity_p_alive"] < 1.0 and 0.0 < row["activity_propensity_30d"] < 1.0
     # behaviour before the lookback is ignored: order 10 (1 Feb) falls outside a 40-day lookback
     short = build_customer_features(_tiny_frames(), cutoff, lookback_days=40).row(0, named=True)
     assert short["frequency"] == 1 and short["monetary"] == pytest.approx(30.0)
     assert short["web_share_90d"] == pytest.approx(1 / 2)
+
+
+def test_activity_posterior_orders_customers_sensibly() -> None:
+    # same history length; a: busy and recent, b: same count but silent for 50 days, c: rare, d: nothing
+    post = activity_posterior(np.array([12.0, 12.0, 1.0, 0.0]), np.array([4.0, 4.0, 0.0, 0.0]),
+                              np.array([90.0, 90.0, 90.0, 90.0]), np.array([89.0, 40.0, 80.0, 0.0]))
+    alive, propensity = post["p_alive"], post["propensity"]
+    assert alive[0] > 0.95 and alive[1] < 0.2  # 50 silent days are unlikely for a 12-orders-in-90 customer
+    assert propensity[0] > propensity[2] > propensity[3] and propensity[0] > propensity[1]
+    assert np.all((propensity > 0) & (propensity < 1))
+    assert post["expected_orders"][0] == pytest.approx(post["order_rate"][0] * 30)
+    with pytest.raises(ValueError, match="dropout_prior"):
+        activity_posterior(np.ones(1), np.ones(1), np.ones(1), np.ones(1), dropout_prior=1.0)
 
 
 def test_purchase_labels_window_and_failed_orders() -> None:
