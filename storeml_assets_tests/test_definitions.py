@@ -42,7 +42,13 @@ def test_every_source_table_is_an_asset_in_raw(defs: dg.Definitions) -> None:
 
 def test_groups_and_warehouse_keys(defs: dg.Definitions) -> None:
     groups = _groups(defs)
-    assert {"synthetic", "sources", "warehouse", "bundles"} <= set(groups)
+    assert set(groups) == {
+        "synthetic", "sources", "warehouse", "bundles", "features", "models", "promotion", "monitoring"
+    }
+    assert groups["features"] == {"features/customer_features", "features/training_set"}
+    assert groups["models"] == {"models/purchase_propensity"}
+    assert groups["promotion"] == {"promotion/promotion_decision"}
+    assert groups["monitoring"] == {"monitoring/feature_drift"}
     assert groups["warehouse"] == {
         f"warehouse/{t}" for t in ("customers", "products", "timeframe", "transactions", "sales", "top_products")
     }
@@ -65,9 +71,13 @@ def test_checks_cover_every_source_table(defs: dg.Definitions) -> None:
 
 
 def test_jobs_and_resources(defs: dg.Definitions) -> None:
-    for job in ("simulate_job", "dimensions_job", "events_job", "marts_job"):
+    for job in ("simulate_job", "dimensions_job", "events_job", "marts_job", "retraining_job", "monitoring_job"):
         assert defs.resolve_job_def(job) is not None
-    assert {"io_manager", "storeml_db", "sources"} <= set(defs.resources)
+    assert set(defs.resources) == {"io_manager", "storeml_db", "sources", "mlflow"}
+    assert {s.name for s in defs.schedules} == {
+        "daily_dimensions_schedule", "daily_ingestion_schedule", "daily_monitoring_schedule", "weekly_retraining_schedule"
+    }
+    assert [s.name for s in defs.sensors] == ["retraining_sensor"]
 
 
 def test_external_mode_has_no_synthetic_group(monkeypatch: pytest.MonkeyPatch) -> None:

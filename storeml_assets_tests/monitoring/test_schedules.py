@@ -8,25 +8,17 @@ import dagster as dg
 import pytest
 
 from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB
-from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.monitoring.assets import FEATURE_DRIFT_KEY, MONITORING_ASSETS
-from storeml_assets.monitoring.schedules import JOBS, MONITORING_JOB_NAME, build_schedules
-from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME, SENSORS
+from storeml_assets.monitoring.assets import FEATURE_DRIFT_KEY
+from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME, build_schedules
+from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME
 
 
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
-    """The code location's Definitions plus the monitoring wiring (a stand-in retraining job if none yet)."""
+    """The code location's own Definitions (schedules, sensor, jobs and monitoring assets wired in)."""
     from storeml_assets.definitions import build_definitions
 
-    base = build_definitions()
-    jobs = list(JOBS)
-    if not any(getattr(j, "name", None) == RETRAINING_JOB_NAME for j in base.jobs or []):
-        jobs.append(dg.define_asset_job(RETRAINING_JOB_NAME, selection=dg.AssetSelection.assets(FEATURE_DRIFT_KEY)))
-    assets = [] if any(FEATURE_DRIFT_KEY in getattr(a, "keys", ()) for a in base.assets or []) else MONITORING_ASSETS
-    resources = {} if "mlflow" in (base.resources or {}) else {"mlflow": MlflowTracking()}
-    return dg.Definitions.merge(base, dg.Definitions(assets=assets, jobs=jobs, schedules=build_schedules(),
-                                                      sensors=SENSORS, resources=resources))
+    return build_definitions()
 
 
 def _tick(defs: dg.Definitions, name: str, when: datetime):
