@@ -47,6 +47,8 @@ LOAD_SUFFIX = "__load"
 APPLICATION_NAME = "storeml-simulator"
 #: per-session memory for index builds (two run at once)
 INDEX_BUILD_MEMORY = "512MB"
+#: advisory lock key serializing simulator loads into one database
+LOADER_LOCK_KEY = 0x73746F726D6C  # "storml"
 
 ProgressCallback = Callable[[str, int, float], None]
 
@@ -72,6 +74,8 @@ class LoadReport:
     run_id: int | None = None
     #: ``database.table`` of the tables loaded through a staging table and swapped in
     swapped: list[str] = field(default_factory=list)
+    #: (task, started, finished) of every task, perf_counter seconds: who ran when
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -202,6 +206,11 @@ class _Swap:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
+    def binary(self) -> bool:
+        """Whether every column can be COPYed in binary straight from Arrow (through ADBC)."""
+        return all(not needs_sql_cast(c) for c in self.columns)
+
+    @property
     def load_table(self) -> str:
         return self.table + LOAD_SUFFIX
 
@@ -329,7 +338,7 @@ def _drop_staging(url: str, swaps: list[_Swap]) -> None:
 def _copy_chunk(url: str, swap: _Swap, offset: int, length: int) -> None:
     """COPY rows ``offset .. offset+length`` into the staging table, on a connection of its own."""
     chunk = swap.frame.slice(offset, length)
-    if all(not needs_sql_cast(c) for c in swap.columns):
+    if swap.binary:
         data = conform_to_table(chunk.to_arrow(), swap.columns, f"{swap.database}.{swap.table}")
         with adbc_connection(url, APPLICATION_NAME) as conn, conn.cursor() as cur:
             cur.execute("set synchronous_commit = off")
@@ -390,16 +399,43 @@ def _swap_in(cur: psycopg2.extensions.cursor, swap: _Swap) -> None:
 class _Task:
     where: str
     run: Callable[[], None]
-    priority: float
+    cost: float  # estimated work (row units), for priorities
     after: list[_Task] = field(default_factory=list)
+    first: bool = False  # start before any other task (indivisible chains)
     done: bool = False
+    priority: float = 0.0
 
 
-def _run_tasks(tasks: list[_Task], workers: int) -> None:
+#: estimated work per row, relative to a binary COPY
+_COST_CSV_ROW = 1.4
+_COST_INDEX_ROW = 0.6
+_COST_FOREIGN_KEY_ROW = 0.3
+
+
+def _prioritize(tasks: list[_Task]) -> None:
+    """Priority = the task's cost plus the costliest chain after it (critical path first)."""
+    successors: dict[int, list[_Task]] = {id(t): [] for t in tasks}
+    for task in tasks:
+        for dep in task.after:
+            successors[id(dep)].append(task)
+    done: dict[int, float] = {}
+
+    def chain(task: _Task) -> float:
+        if id(task) not in done:
+            done[id(task)] = task.cost + max((chain(s) for s in successors[id(task)]), default=0.0)
+        return done[id(task)]
+
+    for task in tasks:
+        task.priority = chain(task) + (1e15 if task.first else 0.0)
+
+
+def _run_tasks(tasks: list[_Task], workers: int,
+               timeline: list[tuple[str, float, float]] | None = None) -> None:
     """Run every task after its dependencies, highest priority first; raise the first failure.
 
     After a failure no new task starts; the running ones finish, then ``_TableError`` is raised.
     """
+    _prioritize(tasks)
     cond = threading.Condition()
     pending = list(tasks)
     ready: list[tuple[float, int, _Task]] = []
@@ -423,6 +459,7 @@ def _run_tasks(tasks: list[_Task], workers: int) -> None:
                     return
                 task = heapq.heappop(ready)[2]
                 running += 1
+            began = time.perf_counter()
             try:
                 task.run()
             except _TableError as exc:
@@ -433,6 +470,8 @@ def _run_tasks(tasks: list[_Task], workers: int) -> None:
                 error = None
             with cond:
                 running -= 1
+                if timeline is not None:
+                    timeline.append((task.where, began, time.perf_counter()))
                 if error is not None:
                     failure.append(error)
                 else:
@@ -570,7 +609,7 @@ def load(
     ground_truth: bool = True,
     parallel: int = 2,
     bulk_threshold: int = 100_000,
-    swap_threshold: int = 1_000_000,
+    swap_threshold: int = 500_000,
     chunk_rows: int = 2_000_000,
 ) -> LoadReport:
     """Replace every simulated table in the source databases (and ``ground_truth`` in ``storeml``).
@@ -609,6 +648,8 @@ def load(
         for db in sources:
             where = f"{db} (staging tables)"
             with conns[db].cursor() as cur:
+                # one loader at a time per database (session lock, released when the connection closes)
+                cur.execute("select pg_advisory_lock(%s)", (LOADER_LOCK_KEY,))
                 for table, df in data.databases[db].items():
                     swap = _plan_swap(cur, db, table, df) if df.height >= max(1, swap_threshold) else None
                     if swap is not None:
@@ -617,7 +658,7 @@ def load(
             conns[db].commit()
         report.swapped = [f"{s.database}.{s.table}" for db in sources for s in swaps[db]]
         _run_tasks(_plan_tasks(data, sources, swaps, conns, urls, report, on_table, bulk_threshold, chunk_rows,
-                               ground_truth), parallel)
+                               ground_truth), parallel, report.timeline)
         where = "commit"
         for db in targets:
             conns[db].commit()
@@ -651,8 +692,8 @@ def _plan_tasks(
 ) -> list[_Task]:
     """The task graph: staging chunks -> index builds -> swap; database transactions alongside.
 
-    Priorities favour the longest chains: the biggest staging table's chunks and index builds
-    first, then the database transactions by size.
+    The database transactions start first (each is one long chain that cannot be split), the
+    divisible staging work fills in behind them, longest remaining chain first.
     """
     tasks: list[_Task] = []
     for db in sources:
@@ -660,7 +701,8 @@ def _plan_tasks(
         rest = {t: df for t, df in data.databases[db].items() if t not in swapped}
         rows = sum(df.height for df in rest.values())
         start = _Task(db, lambda db=db, rest=rest: _load_database(  # type: ignore[misc]
-            conns[db], db, rest, swaps[db], bulk_threshold, on_table), priority=rows)
+            conns[db], db, rest, swaps[db], bulk_threshold, on_table),
+            cost=rows * (_COST_CSV_ROW + (2 * _COST_INDEX_ROW if rows >= bulk_threshold else 0.0)), first=True)
         tasks.append(start)
         builds: list[_Task] = []
         for swap in swaps[db]:
@@ -670,23 +712,27 @@ def _plan_tasks(
             for offset in range(0, swap.frame.height, chunk_rows):
                 length = min(chunk_rows, swap.frame.height - offset)
                 chunks.append(_Task(where, lambda swap=swap, offset=offset, length=length: _run_chunk(  # type: ignore[misc]
-                    urls[swap.database], swap, offset, length, on_table), priority=2 * swap.frame.height))
+                    urls[swap.database], swap, offset, length, on_table),
+                    cost=length * (1.0 if swap.binary else _COST_CSV_ROW)))
             for temporary, statement in swap.builds:
                 builds.append(_Task(f"{where} (index {temporary})",
                                     lambda swap=swap, statement=statement: _timed_build(  # type: ignore[misc]
                                         urls[swap.database], swap, statement, on_table),
-                                    priority=3 * swap.frame.height, after=chunks))
+                                    cost=swap.frame.height * _COST_INDEX_ROW, after=chunks))
             tasks.extend(chunks)
         tasks.extend(builds)
         if swaps[db]:
             tasks.append(_Task(f"{db} (swap)", lambda db=db: _finish_database(  # type: ignore[misc]
-                conns[db], db, swaps[db], on_table), priority=-1, after=[start, *builds]))
+                conns[db], db, swaps[db], on_table),
+                cost=sum(s.frame.height * len(s.foreign_keys) for s in swaps[db]) * _COST_FOREIGN_KEY_ROW,
+                after=[start, *builds]))
     if ground_truth:
         def truth() -> None:
             with conns[GROUND_TRUTH_DATABASE].cursor() as cur:
                 _load_ground_truth(cur, data, report, on_table)
 
-        tasks.append(_Task(f"{GROUND_TRUTH_DATABASE}.{GROUND_TRUTH_SCHEMA}", truth, priority=0))
+        tasks.append(_Task(f"{GROUND_TRUTH_DATABASE}.{GROUND_TRUTH_SCHEMA}", truth,
+                           cost=sum(df.height for df in data.ground_truth.values())))
     return tasks
 
 
