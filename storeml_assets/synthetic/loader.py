@@ -207,8 +207,12 @@ class _Swap:
 
     @property
     def binary(self) -> bool:
-        """Whether every column can be COPYed in binary straight from Arrow (through ADBC)."""
-        return all(not needs_sql_cast(c) for c in self.columns)
+        """Whether to COPY in binary straight from Arrow (through ADBC) rather than CSV.
+
+        Binary needs every column fillable from Arrow; numeric columns go as CSV, which
+        measured faster than ADBC's decimal encoding (order_items: 3.0 s against 4.2 s).
+        """
+        return all(not needs_sql_cast(c) and c.typname != "numeric" for c in self.columns)
 
     @property
     def load_table(self) -> str:
