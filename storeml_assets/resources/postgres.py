@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from storeml_assets.db.locator import DatabaseUnreachableError, database_url
 from storeml_assets.db.urls import database_of, host_of, normalize_scheme, redact, sqlalchemy_url
-from storeml_assets.settings import ALL_DATABASES
+from storeml_assets.settings import ALL_DATABASES, get_settings
 
 READ_ONLY_SQLSTATE = "25006"
 
@@ -55,9 +55,14 @@ class PostgresResource(dg.ConfigurableResource):
         default=False,
         description="Open every transaction read-only (default_transaction_read_only=on); use for source databases.",
     )
-    pool_size: int = Field(default=5, description="Connections kept in the pool.")
+    pool_size: int = Field(
+        default_factory=lambda: get_settings().pool_size,
+        description="Connections kept in the pool (default: STOREML_POOL_SIZE, 5).",
+    )
     statement_timeout_ms: int = Field(
-        default=600_000, description="Server-side statement timeout in milliseconds (0 disables it)."
+        default_factory=lambda: get_settings().statement_timeout_ms,
+        description="Server-side statement timeout in milliseconds, 0 disables it "
+        "(default: STOREML_STATEMENT_TIMEOUT_MS, 600000).",
     )
     application_name: str = Field(
         default="storeml", description="application_name shown in pg_stat_activity."

@@ -254,7 +254,10 @@ CATALOG: dict[str, SourceTable] = _t(
         "Product reviews with rating and text.",
         ("review_id",),
         event_time="created_at",
-        references=(Reference("product_id", "products", "product_id"),),
+        references=(
+            Reference("product_id", "products", "product_id"),
+            Reference("order_id", "orders", "order_id"),
+        ),
         min_rows=200,
     ),
 )

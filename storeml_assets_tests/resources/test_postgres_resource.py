@@ -114,3 +114,11 @@ def test_database_name_resolves_through_settings(isolated_env: dict[str, str], p
 
     dg.materialize([probe_table], resources={"io_manager": PostgresIOManager(database="storeml")})
     assert resource.read_sql("select sum(x) as s from raw.probe")["s"].tolist() == [3]
+
+
+def test_pool_and_timeout_defaults_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOREML_POOL_SIZE", "7")
+    monkeypatch.setenv("STOREML_STATEMENT_TIMEOUT_MS", "1234")
+    resource = PostgresResource()
+    assert (resource.pool_size, resource.statement_timeout_ms) == (7, 1234)
+    assert PostgresResource(pool_size=2).pool_size == 2
