@@ -25,10 +25,10 @@ demo:
 test:
 	$(BIN)/pytest
 
-## lint: ruff (style, imports) and mypy
+## lint: ruff (style, imports) and the type checker
 lint:
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check storeml_assets storeml_assets_tests benchmarks
+	$(BIN)/mypy
 
 typecheck:
 	$(BIN)/mypy

@@ -221,10 +221,11 @@ def _days(delta: pl.Expr) -> pl.Expr:
 
 
 def _tenure_band(days: pl.Expr) -> pl.Expr:
-    expr = pl.when(days < TENURE_BANDS[0][0]).then(pl.lit(TENURE_BANDS[0][1]))
-    for bound, label in TENURE_BANDS[1:]:
-        expr = expr.when(days < bound).then(pl.lit(label))
-    return expr.otherwise(pl.lit(TENURE_BAND_OPEN))
+    """The first band whose upper bound ``days`` is below, else the open-ended band."""
+    expr: pl.Expr = pl.lit(TENURE_BAND_OPEN)
+    for bound, label in reversed(TENURE_BANDS):
+        expr = pl.when(days < bound).then(pl.lit(label)).otherwise(expr)
+    return expr
 
 
 def preferred_channel(profiles: pl.DataFrame) -> pl.DataFrame:
