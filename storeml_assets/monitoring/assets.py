@@ -106,6 +106,8 @@ def _float_meta(value: float | None) -> dg.MetadataValue:
     group_name=MONITORING_GROUP,
     deps=[CUSTOMER_FEATURES_KEY],
     kinds={"evidently", "postgres"},
+    owners=["team:ml"],
+    code_version="1",
     description="Feature drift (Evidently) between the champion's training window and the latest window, "
     "with the champion's coverage and score shift.",
 )

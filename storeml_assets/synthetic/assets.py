@@ -15,6 +15,8 @@ from storeml_assets.synthetic.loader import load
 from storeml_assets.synthetic.simulator import DEFAULT_END_DATE, SimulationConfig, simulate
 
 SYNTHETIC_GROUP = "synthetic"
+#: Bump when the simulator's output changes for the same config, so the UI flags the data as stale.
+SIMULATOR_CODE_VERSION = "1"
 STOREFRONT_KEY = dg.AssetKey(["synthetic", "storefront"])
 GROUND_TRUTH_TABLES = ("planted_bundles", "customer_propensity", "drift_spec", "simulation_runs")
 GROUND_TRUTH_KEYS = {name: dg.AssetKey(["ground_truth", name]) for name in GROUND_TRUTH_TABLES}
@@ -56,6 +58,7 @@ class SimulatorConfig(dg.Config):
             group_name=SYNTHETIC_GROUP,
             kinds={"postgres"},
             owners=["team:data-engineering"],
+            code_version=SIMULATOR_CODE_VERSION,
         ),
         *[
             dg.AssetSpec(
@@ -63,6 +66,8 @@ class SimulatorConfig(dg.Config):
                 description=f"Planted truth of the simulation: ground_truth.{name}.",
                 group_name=SYNTHETIC_GROUP,
                 kinds={"postgres"},
+                owners=["team:data-engineering"],
+                code_version=SIMULATOR_CODE_VERSION,
                 skippable=False,
             )
             for name, key in GROUND_TRUTH_KEYS.items()
