@@ -228,7 +228,8 @@ class _Swap:
 _SWAPPABLE = """
 select c.oid, n.nspname
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where c.oid = to_regclass(%(name)s) and c.relkind = 'r' and not c.relispartition
+where c.oid = to_regclass(%(name)s) and c.relkind = 'r' and not c.relispartition and c.reloptions is null
+  and not exists (select 1 from pg_class t where t.oid = c.reltoastrelid and t.reloptions is not null)
   and c.relacl is null and not c.relrowsecurity and c.relowner = (select oid from pg_roles where rolname = current_user)
   and obj_description(c.oid, 'pg_class') is null
   and not exists (select 1 from pg_inherits i where i.inhrelid = c.oid or i.inhparent = c.oid)
@@ -317,10 +318,16 @@ def _plan_swap(cur: psycopg2.extensions.cursor, database: str, table: str, df: p
     return swap
 
 
+_NO_AUTOVACUUM = sql.SQL("autovacuum_enabled = false, toast.autovacuum_enabled = false")
+
+
 def _create_staging(cur: psycopg2.extensions.cursor, swap: _Swap) -> None:
     cur.execute(sql.SQL("drop table if exists {}").format(swap.staging()))
+    # autovacuum stays off while the staging table fills (it would vacuum the committed chunks
+    # alongside the load); the swap resets it, leaving the original (empty) storage parameters
     cur.execute(
-        sql.SQL("create table {} (like {} including all excluding indexes)").format(swap.staging(), swap.target())
+        sql.SQL("create table {} (like {} including all excluding indexes) with ({})").format(
+            swap.staging(), swap.target(), _NO_AUTOVACUUM)
     )
 
 
@@ -375,6 +382,8 @@ def _swap_in(cur: psycopg2.extensions.cursor, swap: _Swap) -> None:
     """Rename the built staging table into place, with the original names and definitions."""
     target = swap.target()
     cur.execute(sql.SQL("alter table {} rename to {}").format(swap.staging(), sql.Identifier(swap.table)))
+    cur.execute(sql.SQL("alter table {} reset ({})").format(
+        target, sql.SQL("autovacuum_enabled, toast.autovacuum_enabled")))
     for name, contype, temporary in swap.keys:
         kind = sql.SQL("primary key" if contype == "p" else "unique")
         cur.execute(sql.SQL("alter table {} add constraint {} {} using index {}").format(

@@ -52,7 +52,9 @@ def _schema_objects() -> dict[str, list[tuple[str, str]]]:
                 " union all select conname, pg_get_constraintdef(oid) from pg_constraint"
                 " where connamespace = 'public'::regnamespace"
                 " union all select tgname, pg_get_triggerdef(oid) from pg_trigger where not tgisinternal"
-                " union all select relname, relkind::text from pg_class where relnamespace = 'public'::regnamespace"
+                " union all select c.relname, c.relkind::text || coalesce(c.reloptions::text, '')"
+                " || coalesce(t.reloptions::text, '') from pg_class c left join pg_class t on t.oid = c.reltoastrelid"
+                " where c.relnamespace = 'public'::regnamespace"
                 " order by 1, 2"
             )
             out[db] = cur.fetchall()
