@@ -84,16 +84,17 @@ def run_child(
     loaded = np.load(data)
     baskets = pd.DataFrame({"basket_id": loaded["basket_id"], "item": loaded["item"]})
     del loaded
+    # imports happen before the clock starts, for every method alike
+    from mlxtend.frequent_patterns import apriori, association_rules, fpgrowth
+
+    from storeml_assets.bundles.rules import mine_rules
+
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if method == "storeml":
-        from storeml_assets.bundles.rules import mine_rules
-
         rules = mine_rules(baskets, min_support=min_support, min_confidence=min_confidence, max_len=max_len)
         n_itemsets = -1
     else:
-        from mlxtend.frequent_patterns import apriori, association_rules, fpgrowth
-
         basket_codes, _ = pd.factorize(baskets["basket_id"])
         item_codes, item_labels = pd.factorize(baskets["item"], sort=True)
         onehot = np.zeros((int(basket_codes.max()) + 1, len(item_labels)), dtype=bool)
