@@ -1,12 +1,14 @@
 """Shared fixtures: a real PostgreSQL server, and a fresh database per test.
 
 The suite uses the server named by ``STOREML_TEST_PG_URL`` when set; otherwise it starts
-(or reuses) an embedded server under ``.storeml/test-pg`` on ``STOREML_TEST_PG_PORT`` (54339).
+(or reuses) an embedded server under ``.storeml/test-pg`` on ``STOREML_TEST_PG_PORT`` (54339,
+or a free port when something else already holds 54339 and no port was requested).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +28,24 @@ def pg_server_url() -> str:
     configured = os.environ.get("STOREML_TEST_PG_URL", "").strip()
     if configured:
         return configured
-    port = int(os.environ.get("STOREML_TEST_PG_PORT", "54339"))
-    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", port, durable=False)
+    requested = os.environ.get("STOREML_TEST_PG_PORT", "").strip()
+    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", int(requested or 54339), durable=False)
+    if not requested and not embedded.status().running and _port_in_use(embedded.port):
+        # another checkout's test server (or anything else) holds the default port: take a free one
+        embedded.port = _free_port()
     return embedded.ensure_running()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
