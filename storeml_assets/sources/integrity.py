@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storeml_assets.io.pg_tables import qualified, quote
-from storeml_assets.sources.catalog import CATALOG, Reference, SourceTable
+from storeml_assets.sources.catalog import Reference, SourceTable
 
 RAW = "raw"
 SAMPLE_SIZE = 10
@@ -26,7 +26,7 @@ class IntegrityResult:
 
 
 def table_exists(conn: Connection, table: str, schema: str = RAW) -> bool:
-    return bool(conn.execute(sa.text("select to_regclass(:name) is not null"), {"name": f"{quote(schema)}.{quote(table)}"}).scalar())
+    return bool(conn.execute(sa.text("select to_regclass(:name) is not null"), {"name": qualified(schema, table)}).scalar())
 
 
 def row_count(conn: Connection, table: str, schema: str = RAW) -> int | None:
@@ -51,23 +51,23 @@ def check_primary_key(conn: Connection, table: SourceTable) -> IntegrityResult:
         return IntegrityResult(False, f"{RAW}.{table.name} does not exist yet")
     cols = ", ".join(quote(c) for c in table.primary_key)
     null_pred = " or ".join(f"{quote(c)} is null" for c in table.primary_key)
-    name = qualified(RAW, table.name)
-    nulls = int(conn.execute(sa.text(f"select count(*) from {name} where {null_pred}")).scalar_one())
-    dup_rows = conn.execute(
-        sa.text(
-            f"select {cols}, count(*) as n from {name} where not ({null_pred}) "
-            f"group by {cols} having count(*) > 1 order by n desc limit {SAMPLE_SIZE}"
-        )
-    ).fetchall()
-    duplicates = int(
-        conn.execute(
+    # One grouping pass counts both: rows with a null key, and non-null keys held by several rows.
+    keys = f"select {cols}, count(*) as n, bool_or({null_pred}) as null_key from {qualified(RAW, table.name)} group by {cols}"
+    nulls, duplicates = (
+        int(value)
+        for value in conn.execute(
             sa.text(
-                f"select count(*) from (select 1 from {name} where not ({null_pred}) "
-                f"group by {cols} having count(*) > 1) d"
+                f"select coalesce(sum(n) filter (where null_key), 0), count(*) filter (where not null_key and n > 1) "
+                f"from ({keys}) k"
             )
-        ).scalar_one()
+        ).one()
     )
-    sample = [list(row[:-1]) for row in dup_rows]
+    sample: list[list[Any]] = []
+    if duplicates:
+        dup_rows = conn.execute(
+            sa.text(f"select {cols}, n from ({keys}) k where not null_key and n > 1 order by n desc limit {SAMPLE_SIZE}")
+        ).fetchall()
+        sample = [list(row[:-1]) for row in dup_rows]
     passed = nulls == 0 and duplicates == 0
     return IntegrityResult(
         passed,
@@ -88,7 +88,9 @@ def check_reference(conn: Connection, table: SourceTable, ref: Reference) -> Int
         f"and not exists (select 1 from {parent} p where p.{tcol} = c.{col})"
     )
     violations = int(conn.execute(sa.text(f"select count(*) {orphan_sql}")).scalar_one())
-    sample = [row[0] for row in conn.execute(sa.text(f"select distinct c.{col} {orphan_sql} limit {SAMPLE_SIZE}"))]
+    sample = []
+    if violations:
+        sample = [row[0] for row in conn.execute(sa.text(f"select distinct c.{col} {orphan_sql} limit {SAMPLE_SIZE}"))]
     nulls = 0
     if not ref.nullable:
         nulls = int(conn.execute(sa.text(f"select count(*) from {child} where {col} is null")).scalar_one())
@@ -112,13 +114,21 @@ def check_reviews_purchased(conn: Connection) -> IntegrityResult:
     reviews, orders, items = qualified(RAW, "reviews"), qualified(RAW, "orders"), qualified(RAW, "order_items")
     judged = f"from {reviews} r join {orders} o on o.order_id = r.order_id"
     bad = (
-        f"{judged} where o.user_id <> r.user_id or o.ordered_at > r.created_at or o.status = 'payment_failed' "
+        "o.user_id <> r.user_id or o.ordered_at > r.created_at or o.status = 'payment_failed' "
         f"or not exists (select 1 from {items} i where i.order_id = r.order_id and i.product_id = r.product_id)"
     )
-    violations = int(conn.execute(sa.text(f"select count(*) {bad}")).scalar_one())
-    sample = [row[0] for row in conn.execute(sa.text(f"select r.review_id {bad} order by 1 limit {SAMPLE_SIZE}"))]
-    checked = int(conn.execute(sa.text(f"select count(*) {judged}")).scalar_one())
-    total = int(conn.execute(sa.text(f"select count(*) from {reviews}")).scalar_one())
+    violations, checked, total = (
+        int(value)
+        for value in conn.execute(
+            sa.text(f"select count(*) filter (where {bad}), count(*), (select count(*) from {reviews}) {judged}")
+        ).one()
+    )
+    sample = []
+    if violations:
+        sample = [
+            row[0]
+            for row in conn.execute(sa.text(f"select r.review_id {judged} where {bad} order by 1 limit {SAMPLE_SIZE}"))
+        ]
     return IntegrityResult(
         violations == 0,
         f"reviews not backed by a purchase of that product: {violations:,} of {checked:,} checked "
@@ -126,7 +136,3 @@ def check_reviews_purchased(conn: Connection) -> IntegrityResult:
         {"violations": violations, "checked_reviews": checked, "awaiting_order": total - checked,
          "sample": [str(s) for s in sample]},
     )
-
-
-def references_of(table_name: str) -> tuple[Reference, ...]:
-    return CATALOG[table_name].references

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storeml_assets.io.pg_tables import qualified, quote
+from storeml_assets.sources.integrity import table_exists
 
 WAREHOUSE = "warehouse"
 SAMPLE_SIZE = 10
@@ -50,14 +51,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def table_exists(conn: Connection, table: str, schema: str = WAREHOUSE) -> bool:
-    return bool(
-        conn.execute(
-            sa.text("select to_regclass(:name) is not null"), {"name": qualified(schema, table)}
-        ).scalar()
-    )
-
-
 def _first_missing(conn: Connection, schema: str, *tables: str) -> str | None:
     for table in tables:
         if not table_exists(conn, table, schema):
@@ -70,10 +63,17 @@ def _count(conn: Connection, schema: str, table: str) -> int:
 
 
 def _violations(
-    conn: Connection, rule: str, schema: str, table: str, from_where: str, columns: list[str], order_by: str
+    conn: Connection,
+    rule: str,
+    schema: str,
+    table: str,
+    from_where: str,
+    columns: list[str],
+    order_by: str,
+    count_sql: str = "count(*)",
 ) -> Violations:
-    """Count the rows of ``from_where`` and fetch a sample of ``columns`` (all trusted SQL)."""
-    count = int(conn.execute(sa.text(f"select count(*) {from_where}")).scalar_one())
+    """Count the violating rows (``count_sql`` over ``from_where``) and fetch a sample of ``columns`` (all trusted SQL)."""
+    count = int(conn.execute(sa.text(f"select {count_sql} {from_where}")).scalar_one())
     sample: list[dict[str, Any]] = []
     if count:
         result = conn.execute(
@@ -168,7 +168,4 @@ def check_primary_key(conn: Connection, table: str, key: str, schema: str = WARE
         f"from (select {k} as key, count(*) as n from {src} group by {k} "
         "having count(*) > 1 or bool_or(" + k + " is null)) d"
     )
-    count_rows = int(conn.execute(sa.text(f"select coalesce(sum(n), 0) {from_where}")).scalar_one())
-    found = _violations(conn, rule, schema, table, from_where, ["key", "n"], "n desc, key")
-    found.count = count_rows
-    return found
+    return _violations(conn, rule, schema, table, from_where, ["key", "n"], "n desc, key", "coalesce(sum(n), 0)")
