@@ -21,28 +21,16 @@ import os
 import time
 import uuid
 
-import psycopg2
-from psycopg2 import sql
-
+from storeml_assets.db.admin import drop_database
 from storeml_assets.db.locator import server_url
 from storeml_assets.db.migrate import migrate
-from storeml_assets.db.urls import redact, with_database
+from storeml_assets.db.urls import database_of, redact, with_database
 from storeml_assets.settings import SOURCE_DATABASES, get_settings
 from storeml_assets.synthetic.loader import load
 from storeml_assets.synthetic.scales import SCALES
 from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 
 BENCH_DATABASES = (*SOURCE_DATABASES, "storeml")
-
-
-def _admin(server: str, statement: sql.Composable) -> None:
-    conn = psycopg2.connect(with_database(server, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if not args.keep:
             for url in urls.values():
-                name = url.rsplit("/", 1)[1]
-                _admin(server, sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+                drop_database(server, database_of(url))
 
 
 if __name__ == "__main__":

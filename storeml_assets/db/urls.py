@@ -46,3 +46,9 @@ def host_of(url: str) -> str:
 def sqlalchemy_url(url: str) -> str:
     """The psycopg2 SQLAlchemy form of a libpq URL."""
     return normalize_scheme(url).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (else its type name), passwords redacted."""
+    text = str(exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)

@@ -31,8 +31,8 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
-from storeml_assets.db.locator import connect, database_url
-from storeml_assets.db.urls import redact
+from storeml_assets.db.locator import connect, connection, database_url
+from storeml_assets.db.urls import first_line
 from storeml_assets.io.arrow_types import PgColumn, conform_to_table, needs_sql_cast
 from storeml_assets.io.pg_tables import adbc_connection
 from storeml_assets.settings import SOURCE_DATABASES, Settings, get_settings
@@ -335,15 +335,13 @@ def _drop_staging(url: str, swaps: list[_Swap]) -> None:
     """Drop the staging tables (after a failure), best effort."""
     if not swaps:
         return
-    with contextlib.suppress(Exception):
-        conn = connect(url, application_name=APPLICATION_NAME)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for swap in swaps:
-                    cur.execute(sql.SQL("drop table if exists {}").format(swap.staging()))
-        finally:
-            conn.close()
+    with (
+        contextlib.suppress(Exception),
+        connection(url, autocommit=True, application_name=APPLICATION_NAME) as conn,
+        conn.cursor() as cur,
+    ):
+        for swap in swaps:
+            cur.execute(sql.SQL("drop table if exists {}").format(swap.staging()))
 
 
 def _copy_chunk(url: str, swap: _Swap, offset: int, length: int) -> None:
@@ -356,26 +354,16 @@ def _copy_chunk(url: str, swap: _Swap, offset: int, length: int) -> None:
             cur.adbc_ingest(swap.load_table, data, mode="append", db_schema_name=swap.schema)
             conn.commit()
         return
-    conn = connect(url, application_name=APPLICATION_NAME)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("set local synchronous_commit = off")
-            copy_frame(cur, swap.staging(), chunk)
-        conn.commit()
-    finally:
-        conn.close()
+    with connection(url, application_name=APPLICATION_NAME) as conn, conn.cursor() as cur:
+        cur.execute("set local synchronous_commit = off")
+        copy_frame(cur, swap.staging(), chunk)
 
 
 def _build_index(url: str, statement: sql.Composable) -> None:
-    conn = connect(url, application_name=APPLICATION_NAME)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("set maintenance_work_mem = %s", (INDEX_BUILD_MEMORY,))
-            cur.execute("set synchronous_commit = off")
-            cur.execute(statement)
-    finally:
-        conn.close()
+    with connection(url, autocommit=True, application_name=APPLICATION_NAME) as conn, conn.cursor() as cur:
+        cur.execute("set maintenance_work_mem = %s", (INDEX_BUILD_MEMORY,))
+        cur.execute("set synchronous_commit = off")
+        cur.execute(statement)
 
 
 def _swap_in(cur: psycopg2.extensions.cursor, swap: _Swap) -> None:
@@ -572,11 +560,6 @@ class _TableError(Exception):
         self.cause = exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _load_ground_truth(cur: psycopg2.extensions.cursor, data: SimulatedData, report: LoadReport,
                        record: Callable[[str, str, int, float], None]) -> None:
     names = ["planted_bundles", "customer_propensity", "drift_spec"]
@@ -683,7 +666,7 @@ def load(
                 conn.rollback()
         for db in sources:
             _drop_staging(urls[db], swaps[db])
-        raise LoadError(f"loading simulated data failed at {where}: {_first_line(exc)}") from exc
+        raise LoadError(f"loading simulated data failed at {where}: {first_line(exc)}") from exc
     finally:
         for conn in conns.values():
             conn.close()

@@ -173,10 +173,6 @@ class SimulatedData:
 # helpers
 
 
-def _rng(seed: int, component: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, component]))
-
-
 class _Streams:
     """A fresh, independently seeded generator for every draw of one component.
 
