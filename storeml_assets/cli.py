@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,10 +13,11 @@ from storeml_assets.checks_cli import register as register_check
 from storeml_assets.console import console, print_error
 from storeml_assets.db.cli import db_app
 from storeml_assets.db.embedded import EmbeddedPostgresError
-from storeml_assets.db.locator import DatabaseUnreachableError, database_url
+from storeml_assets.db.locator import DatabaseUnreachableError
 from storeml_assets.db.migrate import MigrationError
+from storeml_assets.instance import project_instance_env
 from storeml_assets.mlops_cli import register as register_mlops
-from storeml_assets.settings import Settings, get_settings
+from storeml_assets.settings import get_settings
 
 app = typer.Typer(
     name="storeml",
@@ -29,17 +29,6 @@ app.add_typer(db_app, name="db")
 register_rules(app)
 register_mlops(app)
 register_check(app)
-
-
-def dagster_env(settings: Settings) -> dict[str, str]:
-    """Environment for Dagster processes: instance home and its Postgres storage URL."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(settings.project_root / "dagster.yaml", home / "dagster.yaml")
-    env = dict(os.environ)
-    env["DAGSTER_HOME"] = str(home)
-    env.setdefault("STOREML_DAGSTER_DB_URL", database_url("dagster", settings))
-    return env
 
 
 @app.command()
@@ -54,7 +43,7 @@ def dev(
     console.print("[bold]storeml dev[/]: preparing the database")
     report = migrate(settings, log=lambda line: console.print(f"  {line}", highlight=False))
     console.print(f"  migrations: {report.applied_count} applied")
-    env = dagster_env(settings)
+    env = project_instance_env(settings)
     console.print(f"[bold green]Dagster UI[/] at http://{host}:{port} (Ctrl-C stops it)")
     workspace = settings.project_root / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")

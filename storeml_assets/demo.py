@@ -6,7 +6,6 @@ materializations and check results are visible in the UI afterwards (`storeml de
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,12 @@ from rich.table import Table
 
 from storeml_assets.db.locator import connection, database_url
 from storeml_assets.db.migrate import migrate
+from storeml_assets.instance import use_project_instance
+from storeml_assets.io.pg_tables import qualified
 from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
+from storeml_assets.models.jobs import RETRAINING_JOB_NAME
+from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME
+from storeml_assets.monitoring.sensors import RETRAINING_SENSOR_NAME
 from storeml_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -41,15 +45,6 @@ class DemoReport:
     @property
     def total_seconds(self) -> float:
         return sum(seconds for _, seconds in self.stages)
-
-
-def prepare_dagster_env(settings: Settings) -> None:
-    """Point this process at the project's Dagster instance (DAGSTER_HOME, Postgres storage)."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text((settings.project_root / "dagster.yaml").read_text())
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ.setdefault("STOREML_DAGSTER_DB_URL", database_url("dagster", settings))
 
 
 class Demo:
@@ -93,13 +88,6 @@ class Demo:
             self._instance = dg.DagsterInstance.get()
         return self._instance
 
-    def has_job(self, name: str) -> bool:
-        try:
-            self.defs.resolve_job_def(name)
-        except Exception:
-            return False
-        return True
-
     def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
         job = self.defs.resolve_job_def(name)
         config = {"loggers": {"console": {"config": {"log_level": self.log_level}}}, **(run_config or {})}
@@ -133,7 +121,7 @@ class Demo:
 
         with self.stage("migrate databases"):
             migrate(self.settings)
-            prepare_dagster_env(self.settings)
+            use_project_instance(self.settings)
         sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
         first_end = sim.cutover - timedelta(days=1) if self.drift else sim.end_date
         with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
@@ -157,66 +145,55 @@ class Demo:
         return self.report
 
     def _ml_cycle(self, label: str) -> None:
-        if self.has_job("retraining_job"):
-            with self.stage(f"{label}: features, training, six gates"):
-                self.run_job("retraining_job")
-        if self.has_job("monitoring_job"):
-            with self.stage("monitoring: drift and coverage"):
-                self.run_job("monitoring_job")
+        with self.stage(f"{label}: features, training, six gates"):
+            self.run_job(RETRAINING_JOB_NAME)
+        with self.stage("monitoring: drift and coverage"):
+            self.run_job(MONITORING_JOB_NAME)
 
     def _drift_cycle(self) -> None:
-        if not self.has_job("monitoring_job"):
-            return
         with self.stage("monitoring after the drifted period"):
-            self.run_job("monitoring_job")
-        evaluate = _sensor_evaluator(self.defs, self.instance)
-        if evaluate is None:
-            return
+            self.run_job(MONITORING_JOB_NAME)
         with self.stage("retraining sensor + triggered retrain"):
-            for request in evaluate():
+            for request in self._evaluate_retraining_sensor():
                 self.console.print(f"  sensor fired: {request.tags.get('storeml/trigger', request.run_key)}")
-                self.run_job("retraining_job", tags=dict(request.tags))
+                self.run_job(RETRAINING_JOB_NAME, tags=dict(request.tags))
 
-
-def _sensor_evaluator(defs: dg.Definitions, instance: dg.DagsterInstance) -> Callable[[], list[dg.RunRequest]] | None:
-    try:
-        sensor = defs.resolve_sensor_def("retraining_sensor")
-    except Exception:
-        return None
-
-    def evaluate() -> list[dg.RunRequest]:
-        with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
+    def _evaluate_retraining_sensor(self) -> list[dg.RunRequest]:
+        """One tick of the retraining sensor, as the daemon would run it, against this instance."""
+        sensor = self.defs.resolve_sensor_def(RETRAINING_SENSOR_NAME)
+        with dg.build_sensor_context(instance=self.instance, resources=self.defs.resources, definitions=self.defs) as context:
             data = sensor.evaluate_tick(context)
         return list(data.run_requests or [])
 
-    return evaluate
-
 
 # -- the summary ----------------------------------------------------------------------------
-def _rows(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        return list(cur.fetchall())
-
-
-def _exists(relation: str) -> bool:
-    return bool(_rows(f"select to_regclass('{relation}') is not null")[0][0])
-
-
 def print_summary(console: Console, report: DemoReport) -> None:
+    """Tables, top rules, models, drift, decisions and stage times, over one connection."""
+    with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
+
+        def rows(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+            cur.execute(query, params)
+            return list(cur.fetchall())
+
+        _print_summary(console, report, rows)
+
+
+def _print_summary(
+    console: Console, report: DemoReport, _rows: Callable[..., list[tuple[Any, ...]]]
+) -> None:
     tables = Table(title="tables", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
-    for schema, name, _estimate in _rows(
-        "select n.nspname, c.relname, c.reltuples::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+    for schema, name in _rows(
+        "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "where c.relkind in ('r', 'p') and n.nspname in ('raw', 'warehouse', 'features', 'ground_truth') "
         "order by 1, 2"
     ):
-        exact = _rows(f'select count(*) from "{schema}"."{name}"')[0][0]
+        exact = _rows(f"select count(*) from {qualified(schema, name)}")[0][0]
         tables.add_row(f"{schema}.{name}", f"{exact:,}")
     console.print(tables)
 
-    if _exists("warehouse.bundle_rules"):
+    if _rows("select to_regclass('warehouse.bundle_rules') is not null")[0][0]:
         rules = Table(title="top bundle rules by lift", title_justify="left")
         for column in ("antecedents", "consequents", "support", "confidence", "lift"):
             rules.add_column(column)

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from storeml_assets.console import console
 from storeml_assets.db.embedded import EmbeddedPostgres
-from storeml_assets.db.locator import all_database_urls, database_url, server_url
+from storeml_assets.db.locator import database_url, server_url
 from storeml_assets.db.urls import host_of, redact
 from storeml_assets.settings import ALL_DATABASES, get_settings
 
@@ -80,6 +80,5 @@ def migrate_command() -> None:
     from storeml_assets.db.migrate import migrate
 
     settings = get_settings()
-    all_database_urls(settings)  # starts the embedded server on demand
     report = migrate(settings, log=lambda line: console.print(f"  {line}", highlight=False))
     console.print(f"migrations: {report.applied_count} applied, databases up to date")

@@ -38,11 +38,6 @@ def database_url(database: str, settings: Settings | None = None, *, start: bool
     return with_database(server_url(settings, start=start), database)
 
 
-def all_database_urls(settings: Settings | None = None, *, start: bool = True) -> dict[str, str]:
-    settings = settings or get_settings()
-    return {db: database_url(db, settings, start=start) for db in ALL_DATABASES}
-
-
 def connect(url: str, *, application_name: str = "storeml", connect_timeout: int = 10) -> psycopg2.extensions.connection:
     """A psycopg2 connection, with failures turned into one redacted line."""
     try:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from storeml_assets.db.urls import host_of, normalize_scheme, redact
+from storeml_assets.db.urls import first_line, host_of, normalize_scheme
 from storeml_assets.io.arrow_types import (
     FrameTypeError,
     PgColumn,
@@ -109,7 +109,7 @@ def adbc_connection(url: str, application_name: str = "storeml-io") -> Iterator[
     try:
         conn = adbc.connect(f"{uri}{sep}application_name={application_name}")
     except Exception as exc:
-        raise PostgresIOError(f"cannot reach database at {host_of(url)}: {_one_line(exc)}") from None
+        raise PostgresIOError(f"cannot reach database at {host_of(url)}: {first_line(exc)}") from None
     try:
         with conn.cursor() as cur:
             cur.execute("set time zone 'UTC'")
@@ -121,12 +121,6 @@ def adbc_connection(url: str, application_name: str = "storeml-io") -> Iterator[
         raise
     finally:
         conn.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return redact(first)
 
 
 def _lock_key(schema: str, table: str) -> int:
@@ -275,7 +269,7 @@ def replace_table(url: str, schema: str, table: str, data: pa.Table) -> WriteRes
                 raise
             except Exception as exc:
                 conn.rollback()
-                raise PostgresIOError(f"writing table {schema}.{table} failed: {_one_line(exc)}") from None
+                raise PostgresIOError(f"writing table {schema}.{table} failed: {first_line(exc)}") from None
     return WriteResult(data.num_rows, time.perf_counter() - started, oid is None, mode)
 
 
@@ -320,7 +314,7 @@ def write_slices(url: str, schema: str, table: str, data: pa.Table, slices: Sequ
             except Exception as exc:
                 conn.rollback()
                 raise PostgresIOError(
-                    f"writing a partition of table {name} failed: {_one_line(exc)}"
+                    f"writing a partition of table {name} failed: {first_line(exc)}"
                 ) from None
     return WriteResult(data.num_rows, time.perf_counter() - started, created, "slice")
 
@@ -430,5 +424,5 @@ def read_table(
         except (TableNotFoundError, ValueError):
             raise
         except Exception as exc:
-            raise PostgresIOError(f"reading table {name} failed: {_one_line(exc)}") from None
+            raise PostgresIOError(f"reading table {name} failed: {first_line(exc)}") from None
     return normalize_result(result)

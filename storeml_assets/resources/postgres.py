@@ -14,7 +14,7 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Connection, Engine
 
 from storeml_assets.db.locator import DatabaseUnreachableError, database_url
-from storeml_assets.db.urls import database_of, host_of, normalize_scheme, redact, sqlalchemy_url
+from storeml_assets.db.urls import database_of, first_line, host_of, normalize_scheme, redact, sqlalchemy_url
 from storeml_assets.settings import ALL_DATABASES, get_settings
 
 READ_ONLY_SQLSTATE = "25006"
@@ -26,17 +26,12 @@ class ReadOnlyDatabaseError(RuntimeError):
 
 def resolve_url(database: str, url: str | None) -> str:
     """An explicit URL wins; otherwise the configured (or embedded) URL of ``database``."""
-    if url:
-        return normalize_scheme(url)
-    if database not in ALL_DATABASES:
-        raise ValueError(f"unknown database {database!r}; known: {', '.join(ALL_DATABASES)}")
-    return database_url(database)
+    return normalize_scheme(url) if url else database_url(database)
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    return redact(text.splitlines()[0] if text else type(orig).__name__)
+    """The driver's own error (SQLAlchemy wraps it in ``.orig``), first line, redacted."""
+    return first_line(getattr(exc, "orig", None) or exc)
 
 
 class PostgresResource(dg.ConfigurableResource):
