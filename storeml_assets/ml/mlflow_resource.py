@@ -60,12 +60,13 @@ SKOPS_TRUSTED_TYPES: list[str] = [
 _MISSING_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 
 
+def _is_postgres(uri: str) -> bool:
+    return urlsplit(uri).scheme.split("+", 1)[0] in {"postgres", "postgresql"}
+
+
 def _store_uri(url: str) -> str:
     """A Postgres URL in the SQLAlchemy psycopg2 form MLflow needs; other URIs unchanged."""
-    scheme = urlsplit(url).scheme
-    if scheme.split("+", 1)[0] in {"postgres", "postgresql"}:
-        return sqlalchemy_url(url)
-    return url
+    return sqlalchemy_url(url) if _is_postgres(url) else url
 
 
 def model_requirements() -> list[str]:
@@ -148,7 +149,7 @@ class MlflowTracking(dg.ConfigurableResource):
     def check_reachable(self) -> None:
         """Fail fast with one redacted line when a Postgres store is down (MLflow retries for minutes)."""
         uri = self.resolved_tracking_uri()
-        if urlsplit(uri).scheme.split("+", 1)[0] in {"postgres", "postgresql"}:
+        if _is_postgres(uri):
             from storeml_assets.db.locator import connect
 
             connect(normalize_scheme(uri), application_name="storeml-mlflow").close()

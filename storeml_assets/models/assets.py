@@ -31,7 +31,7 @@ from pydantic import Field
 
 from storeml_assets.ml.drift import drift_summary
 from storeml_assets.ml.gates import GateConfig, evaluate_gates
-from storeml_assets.ml.mlflow_resource import CHALLENGER, MlflowTracking
+from storeml_assets.ml.mlflow_resource import CHALLENGER, CHAMPION, MlflowTracking
 from storeml_assets.ml.train import evaluate, evaluation_plots, flip_labels, predict_scores, train_model
 from storeml_assets.models import promotion as mlops
 from storeml_assets.models.features import (
@@ -93,14 +93,16 @@ def failed_blocking_checks(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-def _end_of(frames: dict[str, pl.DataFrame], cutoff_date: str | None) -> datetime:
-    if cutoff_date:
-        try:
-            day = date.fromisoformat(cutoff_date)
-        except ValueError:
-            raise dg.Failure(f"cutoff_date must be YYYY-MM-DD, got {cutoff_date!r}") from None
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return history_end(frames["orders"])
+def _raw_history(storeml_db: PostgresResource, cutoff_date: str | None) -> tuple[dict[str, pl.DataFrame], datetime]:
+    """The raw frames the features need and the end of the history (``cutoff_date``, else after the latest order)."""
+    frames = load_raw_frames(storeml_db.resolved_url())
+    if not cutoff_date:
+        return frames, history_end(frames["orders"])
+    try:
+        day = date.fromisoformat(cutoff_date)
+    except ValueError:
+        raise dg.Failure(f"cutoff_date must be YYYY-MM-DD, got {cutoff_date!r}") from None
+    return frames, datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _markdown(frame: pl.DataFrame, rows: int = 10) -> str:
@@ -149,8 +151,7 @@ def customer_features(
     context: dg.AssetExecutionContext, config: FeatureConfig, storeml_db: PostgresResource
 ) -> pl.DataFrame:
     """Per-customer features (RFM, engagement, carts, promos, reviews, channel mix, drift signals) as of the end of the data."""
-    frames = load_raw_frames(storeml_db.resolved_url())
-    end = _end_of(frames, config.cutoff_date)
+    frames, end = _raw_history(storeml_db, config.cutoff_date)
     features = build_customer_features(frames, end, window_days=config.window_days,
                                        lookback_days=config.lookback_days)
     means = features.select(pl.col(DRIFT_FEATURES).mean()).row(0, named=True)
@@ -179,8 +180,7 @@ def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, storeml_db: PostgresResource
 ) -> pl.DataFrame:
     """Labelled examples (purchased within 30 days of a cutoff): earlier cutoffs to train on, the latest labelled one as holdout."""
-    frames = load_raw_frames(storeml_db.resolved_url())
-    end = _end_of(frames, config.cutoff_date)
+    frames, end = _raw_history(storeml_db, config.cutoff_date)
     plan = plan_cutoffs(end, train_cutoffs=config.train_cutoffs, horizon_days=config.horizon_days)
     data = build_training_set(frames, plan, window_days=config.window_days, lookback_days=config.lookback_days)
     first_order = frames["orders"].get_column("ordered_at").min()
@@ -437,7 +437,7 @@ def promotion_decision(
     if challenger is None:
         raise dg.Failure(f"registered model {MODEL_NAME!r} has no {CHALLENGER!r} version: train a candidate first")
     version, candidate_run_id = challenger
-    champion = _registry_run_id(mlflow, "champion")
+    champion = _registry_run_id(mlflow, CHAMPION)
     if champion is not None and champion[0] == version:
         raise dg.Failure(f"challenger version {version} is already the champion: train a new candidate first")
 

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storeml_assets.ml.gates import Decision, GateResult
+from storeml_assets.ml.gates import Decision
 from storeml_assets.ml.train import EvaluationResult
 
 STAGING = "staging"
@@ -70,11 +70,6 @@ def _short(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_short(v)}" for k, v in value.items() if not isinstance(v, list | dict))
     return str(value)
-
-
-def gate_line(gate: GateResult) -> str:
-    """``PASS``/``FAIL`` and the gate's reason on one line."""
-    return f"{'PASS' if gate.passed else 'FAIL'}: {gate.reason}"
 
 
 def gates_markdown(decision: Decision) -> str:
@@ -144,12 +139,16 @@ def model_version_row(conn: Connection, mlflow_run_id: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def production_row(conn: Connection, model_name: str) -> dict[str, Any] | None:
-    """The model's current ``production`` row, or None."""
-    row = conn.execute(
-        sa.text("select * from mlops.model_versions where model_name = :name and status = :status"),
-        {"name": model_name, "status": PRODUCTION},
-    ).mappings().one_or_none()
+def production_row(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
+    """The ``production`` row of ``model_name`` (one per model), or the most recently promoted one when
+    no name is given; None when there is none."""
+    query = "select * from mlops.model_versions where status = :status "
+    params: dict[str, Any] = {"status": PRODUCTION}
+    if model_name:
+        query += "and model_name = :name "
+        params["name"] = model_name
+    query += "order by promoted_at desc nulls last, id desc limit 1"
+    row = conn.execute(sa.text(query), params).mappings().first()
     return dict(row) if row else None
 
 

@@ -17,6 +17,8 @@ from pydantic import Field
 
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.ml.train import predict_scores
+from storeml_assets.models.assets import CUSTOMER_FEATURES_KEY, MODEL_NAME
 from storeml_assets.models.features import (
     CUSTOMER_ID,
     DRIFT_FEATURES,
@@ -31,8 +33,6 @@ from storeml_assets.settings import get_settings
 
 MONITORING_GROUP = "monitoring"
 FEATURE_DRIFT_KEY = dg.AssetKey(["monitoring", "feature_drift"])
-CUSTOMER_FEATURES_KEY = dg.AssetKey(["features", "customer_features"])
-MODEL_NAME = "purchase_propensity"
 
 #: Features the drift report compares by default: the per-customer trailing-window profile
 #: (the simulator's five drift features and the window's order count). Cumulative features
@@ -86,9 +86,8 @@ def _markdown_preview(frame: pl.DataFrame) -> str:
 
 
 def _scores(model: Any, features: pl.DataFrame) -> np.ndarray:
-    """Champion probabilities for each customer row (NaN where the model could not score)."""
-    frame = to_model_frame(features.select(FEATURE_SPEC.columns))
-    return np.asarray(model.predict_proba(frame)[:, 1], dtype="float64")
+    """Champion probabilities for each customer row."""
+    return predict_scores(model, to_model_frame(features.select(FEATURE_SPEC.columns)), FEATURE_SPEC)
 
 
 def _active(features: pl.DataFrame) -> pl.DataFrame:
@@ -123,8 +122,7 @@ def feature_drift(
     with storeml_db.connect() as conn:
         champion = store.champion_state(conn, config.model_name)
     ref_cutoff = _parse(config.reference_cutoff) or metrics.reference_cutoff(
-        current_cutoff, (champion.training_cutoff or champion.training_window_end) if champion else None,
-        config.window_days
+        current_cutoff, champion.training_cutoff if champion else None, config.window_days
     )
     reference = build_customer_features(frames, ref_cutoff, window_days=config.window_days)
     current = build_customer_features(frames, current_cutoff, window_days=config.window_days)
@@ -148,16 +146,16 @@ def feature_drift(
 
     coverage: metrics.CoverageFigures | None = None
     if champion is not None:
-        if mlflow.champion_version(champion.model_name) is None:
+        model = _load_champion(mlflow, champion.model_name)
+        if model is None:
             context.log.warning(f"mlops lists {champion.model_name} v{version} in production but MLflow has no "
                                 "champion alias: coverage skipped")
         else:
-            model = mlflow.load_champion(champion.model_name)
             active = _active(current)
             coverage = metrics.coverage_figures(_scores(model, reference), _scores(model, active), active.height)
             rows += metrics.coverage_metric_rows(coverage, model_name=name, model_version=version, context=window)
 
-    with mlflow.start_run(context, run_name=f"feature_drift_{stamp}", tags={"storeml.kind": "drift"}):
+    with mlflow.start_run(context, run_name=f"feature_drift_{stamp}", tags={"storeml.kind": "drift"}) as run:
         mlflow_params = {**{k: v for k, v in window.items() if k != "dagster_run_id"},
                          "drift_share_threshold": config.drift_share_threshold,
                          "columns": ",".join(config.columns), "champion_version": version or "none"}
@@ -167,7 +165,7 @@ def feature_drift(
                       **({"scored_share": coverage.scored_share, "score_psi": coverage.score_psi,
                           "score_wasserstein": coverage.score_wasserstein} if coverage else {})})
         _log_artifact(html)
-        mlflow_run_id = _active_run_id()
+    mlflow_run_id = run.info.run_id
 
     with storeml_db.connect() as conn:
         ids = store.insert_metrics(conn, rows)
@@ -186,7 +184,7 @@ def feature_drift(
         "reference_rows": dg.MetadataValue.int(summary.reference_rows),
         "current_rows": dg.MetadataValue.int(summary.current_rows),
         "report_path": dg.MetadataValue.path(str(html)),
-        "mlflow_run_id": dg.MetadataValue.text(mlflow_run_id or ""),
+        "mlflow_run_id": dg.MetadataValue.text(mlflow_run_id),
         "champion_version": dg.MetadataValue.text(version or "none"),
         "monitoring_metric_ids": dg.MetadataValue.json(ids),
         "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *config.columns).head(5))),
@@ -226,9 +224,12 @@ def _log_artifact(path: Path) -> None:
     mlflow.log_artifact(str(path), artifact_path="drift")
 
 
-def _active_run_id() -> str | None:
-    run = mlflow.active_run()
-    return run.info.run_id if run else None
+def _load_champion(tracking: MlflowTracking, model_name: str) -> Any | None:
+    """The champion model, or None when the registry has no champion alias for it."""
+    try:
+        return tracking.load_champion(model_name)
+    except LookupError:
+        return None
 
 
 MONITORING_ASSETS: list[dg.AssetsDefinition] = [feature_drift]

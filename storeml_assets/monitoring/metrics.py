@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from storeml_assets.ml.drift import DriftSummary
+from storeml_assets.models.features import as_utc
 
 DRIFT = "drift"
 COVERAGE = "coverage"
@@ -252,14 +253,10 @@ def coverage_metric_rows(figures: CoverageFigures, *, model_name: str | None, mo
 # --- windows -------------------------------------------------------------------------------------
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def day_start(value: datetime | date) -> datetime:
     """Midnight UTC of the day ``value`` falls on."""
     if isinstance(value, datetime):
-        value = _utc(value).date()
+        value = as_utc(value).date()
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
@@ -282,8 +279,8 @@ def reference_cutoff(current: datetime, champion_cutoff: datetime | None, window
     if window_days < 1:
         raise ValueError(f"window_days must be at least 1, got {window_days}")
     if champion_cutoff is not None:
-        return _utc(champion_cutoff)
-    return _utc(current) - timedelta(days=window_days)
+        return as_utc(champion_cutoff)
+    return as_utc(current) - timedelta(days=window_days)
 
 
 # --- retraining triggers -------------------------------------------------------------------------
@@ -415,10 +412,10 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
     version = champ.model_version if champ else None
 
     if champ is None and config.bootstrap and state.latest_order_at is not None:
-        key = f"bootstrap:{_utc(state.latest_order_at).date().isoformat()}"
+        key = f"bootstrap:{as_utc(state.latest_order_at).date().isoformat()}"
         if remembered.get("bootstrap") != key:
             fired.append(Trigger("bootstrap", key, 1.0, 0.0, "no champion model yet",
-                                 {"latest_order_at": _utc(state.latest_order_at).isoformat()}))
+                                 {"latest_order_at": as_utc(state.latest_order_at).isoformat()}))
 
     drift = state.latest_drift
     if drift is not None and drift.metric_id > cursor.drift_metric_id:
@@ -446,14 +443,14 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
             ))
 
     if champ is not None and champ.created_at is not None:
-        age_days = (_utc(state.now) - _utc(champ.created_at)).total_seconds() / 86_400
+        age_days = (as_utc(state.now) - as_utc(champ.created_at)).total_seconds() / 86_400
         level = int(age_days // config.max_model_age_days)
         if age_days > config.max_model_age_days and not _already(cursor, "model_age", champ.model_version, level):
             fired.append(Trigger(
                 "model_age", _level_key("model_age", champ.model_version, level), age_days,
                 float(config.max_model_age_days),
                 f"champion v{champ.model_version} is {age_days:.1f} days old > {config.max_model_age_days}",
-                {"trained_at": _utc(champ.created_at).isoformat()},
+                {"trained_at": as_utc(champ.created_at).isoformat()},
                 name, version,
             ))
 

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from storeml_assets.ml.gates import GateConfig
+from storeml_assets.models.jobs import RETRAINING_JOB_NAME
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 
-RETRAINING_JOB_NAME = "retraining_job"
 RETRAINING_SENSOR_NAME = "retraining_sensor"
 MINIMUM_INTERVAL_SECONDS = 60
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storeml_assets.models.promotion import production_row
 from storeml_assets.monitoring.metrics import (
     DRIFT,
     DRIFT_SHARE_METRIC,
@@ -55,16 +56,7 @@ def insert_trigger_once(conn: Connection, row: MetricRow) -> int | None:
 
 def champion_state(conn: Connection, model_name: str | None = None) -> ChampionState | None:
     """The production row of ``mlops.model_versions`` (of ``model_name``, or the newest promoted)."""
-    query = (
-        "select model_name, model_version, mlflow_run_id, training_rows, training_window_end, "
-        "created_at, promoted_at, metadata from mlops.model_versions where status = 'production' "
-    )
-    params: dict[str, Any] = {}
-    if model_name:
-        query += "and model_name = :model_name "
-        params["model_name"] = model_name
-    query += "order by promoted_at desc nulls last, id desc limit 1"
-    row = conn.execute(sa.text(query), params).mappings().first()
+    row = production_row(conn, model_name)
     if row is None:
         return None
     return ChampionState(
