@@ -112,6 +112,22 @@ class Demo:
             ]
             raise RuntimeError(f"{name} failed (run {result.run_id}): " + "; ".join(step_errors or ["see the run in the UI"]))
 
+    def clear_partitioned_tables(self) -> None:
+        """Empty the daily-partitioned tables: the simulator has just replaced their sources.
+
+        Otherwise partitions left by an earlier demo (another scale, seed or history) would sit
+        beside the new ones until overwritten, and the key checks would rightly fail on them.
+        """
+        graph = self.defs.resolve_asset_graph()
+        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
+        with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
+            for key in keys:
+                schema, table = key.path[-2], key.path[-1]
+                cur.execute("select to_regclass(%s) is not null", (qualified(schema, table),))
+                row = cur.fetchone()
+                if row and row[0]:
+                    cur.execute(f"truncate {qualified(schema, table)}")
+
     def run_events(self, start: date, end: date) -> None:
         self.run_job(EVENTS_JOB, tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
 
@@ -129,6 +145,8 @@ class Demo:
                 SIMULATE_JOB,
                 run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
             )
+        with self.stage("clear event partitions derived from the previous storefront"):
+            self.clear_partitioned_tables()
         with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
             self.run_job(DIMENSIONS_JOB)
         with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
