@@ -230,11 +230,13 @@ def _print_summary(
     )
     if models:
         table = Table(title="model versions trained by this demo", title_justify="left")
-        columns = ("version", "status", "F1", "Brier", "ROC-AUC (holdout)", "ROC-AUC vs outcomes", "oracle ROC-AUC")
+        columns = ("version", "status", "F1", "Brier", "ROC-AUC (holdout)", "ROC-AUC vs outcomes", "oracle ROC-AUC",
+                   "model / oracle")
         for column in columns:
             table.add_column(column)
         for version, status, f1, brier, auc, model_auc, oracle in models:
-            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle))
+            ratio = model_auc / oracle if model_auc is not None and oracle else None
+            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle), _f(ratio))
         console.print(table)
     drift = _rows(
         "select metric_value from mlops.v_recent_monitoring where metric_type = 'drift' and metric_name = 'drift_share'"

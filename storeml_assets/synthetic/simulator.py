@@ -35,8 +35,16 @@ BASKET_EXTRA_MEAN_BEFORE = 1.0
 BASKET_EXTRA_MEAN_AFTER = 2.0
 PROMO_RATE = 0.12
 REVIEW_RATE = 0.10
+#: Share of customers who churn within 180 days of becoming active; churn is a constant hazard.
 CHURN_RATE = 0.35
+CHURN_HAZARD_PER_DAY = -math.log1p(-CHURN_RATE) / 180.0
+#: A churned customer still buys at this fraction of their former rate after the history.
+DORMANT_RATE_FACTOR = 0.03
+#: Sessions without an order per order: browse sessions view products (and may click, add to a
+#: cart or a wishlist); visits leave without touching a product. Together 2.6 sessions without
+#: an order per order, i.e. under 30% of the sessions convert.
 BROWSE_SESSIONS_PER_ORDER = 0.6
+VISIT_SESSIONS_PER_ORDER = 2.0
 DRIFT_EXTRA_SESSION_SHARE = 1.0
 
 #: drift features recorded in ground_truth.drift_spec when drift is on
@@ -424,6 +432,25 @@ def _build_catalog(cfg: SimulationConfig, preset: ScalePreset) -> _Catalog:
     )
 
 
+def _future_purchase(
+    order_rate: np.ndarray, churned: np.ndarray, days_to_churn: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's true probability of an order in the ``PROPENSITY_HORIZON_DAYS`` after the
+    history, and the active days they actually get in that period (for drawing the outcome).
+
+    An active customer buys at ``order_rate`` per day until they churn (hazard
+    ``CHURN_HAZARD_PER_DAY``, so the propensity is ``(1 - exp(-H (h + r))) r / (h + r)`` over a
+    horizon ``H``); a churned one at ``DORMANT_RATE_FACTOR`` of it. The outcome uses the realised
+    churn time, the propensity only what is known at the end of the history.
+    """
+    horizon, hazard = float(PROPENSITY_HORIZON_DAYS), CHURN_HAZARD_PER_DAY
+    alive = -np.expm1(-horizon * (hazard + order_rate)) * order_rate / (hazard + order_rate)
+    dormant = -np.expm1(-horizon * order_rate * DORMANT_RATE_FACTOR)
+    propensity = np.where(churned, dormant, alive)
+    future_days = np.where(churned, horizon * DORMANT_RATE_FACTOR, np.clip(days_to_churn, 0.0, horizon))
+    return propensity, future_days
+
+
 def _pick_variant(rng: Rng, cat: _Catalog, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A random variant index (or -1) per product row, and its price delta in cents."""
     nv = cat.n_variants[prod]
@@ -471,15 +498,16 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     signup_old = start_ts - rng.integers(DAY, 730 * DAY, n_users)
     signup = np.where(is_new, signup_new, signup_old).astype(np.int64)
     active_from = np.maximum(signup, start_ts)
-    churned = rng.random(n_users) < CHURN_RATE
-    churn_at = active_from + (rng.random(n_users) * (end_ts - active_from)).astype(np.int64)
-    active_to = np.where(churned, churn_at, end_ts)
+    # churn: an exponential lifetime from the start of activity (a constant hazard that goes on
+    # after the history ends, so the 30 days after any cutoff look alike, the last one included)
+    churn_at = active_from + (rng.exponential(1.0 / CHURN_HAZARD_PER_DAY, n_users) * DAY).astype(np.int64)
+    churned = churn_at < end_ts
+    active_to = np.minimum(churn_at, end_ts)
     active_days = (active_to - active_from) / DAY
     base_rate = preset.n_orders / float(np.sum(g * active_days))
     n_orders_u = rng.poisson(base_rate * g * active_days)
-    future_rate = base_rate * g * PROPENSITY_HORIZON_DAYS * np.where(churned, 0.03, 1.0)
-    true_propensity = 1.0 - np.exp(-future_rate)
-    will_purchase = rng.random(n_users) < true_propensity
+    true_propensity, future_days = _future_purchase(base_rate * g, churned, (churn_at - end_ts) / DAY)
+    will_purchase = rng.random(n_users) < -np.expm1(-base_rate * g * future_days)
 
     country_codes = list(vocab.COUNTRIES)
     country_cum = np.cumsum([vocab.COUNTRIES[c][0] for c in country_codes])
@@ -679,28 +707,29 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     v_first = v_cs - v_steps - (np.cumsum(b_steps) - b_steps)[v_sess]
     b_end = b_start + b_steps * 30 + rng.integers(10, 120, n_browse)
 
+    # visits: sessions that leave from a landing, search or category page without touching a
+    # product (most storefront sessions). Their own stream, appended last: every draw above and
+    # below keeps its values for the order and browse sessions.
+    visits = _visit_sessions(cfg, clock, n_orders, g, active_from, active_to, cut_ts)
+
     # all sessions, ordered by start time
-    s_user = np.concatenate([o_user, b_user])
-    s_start = np.concatenate([os_start, b_start])
-    s_end = np.concatenate([os_end, b_end])
-    s_post = np.concatenate([o_post, b_post])
-    s_chan = np.concatenate([o_channel, _draw_channel(rng, b_post)])
-    s_extra = np.concatenate([np.zeros(n_orders, dtype=bool), b_source_extra])
-    s_chan = np.where(s_extra & (rng.random(len(s_chan)) < 0.8), 1, s_chan)
+    ob_extra = np.concatenate([np.zeros(n_orders, dtype=bool), b_source_extra])
+    ob_chan, ob_src, ob_device = _session_attributes(
+        rng, np.concatenate([o_channel, _draw_channel(rng, b_post)]), ob_extra
+    )
+    s_user = np.concatenate([o_user, b_user, visits.user])
+    s_start = np.concatenate([os_start, b_start, visits.start])
+    s_end = np.concatenate([os_end, b_end, visits.end])
+    s_chan = np.concatenate([ob_chan, visits.channel])
+    src_idx = np.concatenate([ob_src, visits.source])
+    device = np.concatenate([ob_device, visits.device])
     s_order = np.argsort(s_start, kind="stable")
     s_rank = np.empty_like(s_order)
     s_rank[s_order] = np.arange(len(s_order))
     session_id_of = s_rank + 1  # index in concatenation -> session_id
     o_session = session_id_of[:n_orders]
-    b_session = session_id_of[n_orders:]
-    src_idx = _pick(rng, np.cumsum(vocab.TRAFFIC_WEIGHTS), len(s_user))
+    b_session = session_id_of[n_orders:n_orders + n_browse]
     sources = np.array(vocab.TRAFFIC_SOURCES + (vocab.DRIFT_TRAFFIC_SOURCE,))
-    src_idx = np.where(s_extra, len(vocab.TRAFFIC_SOURCES), src_idx)
-    dev_u = rng.random(len(s_user))
-    device = np.where(
-        s_chan == 1, "mobile", np.where(s_chan == 2, np.where(dev_u < 0.85, "mobile", "tablet"),
-                                        np.where(dev_u < 0.85, "desktop", "tablet"))
-    )
     user_sessions = pl.DataFrame(
         {
             "session_id": np.arange(1, len(s_order) + 1, dtype=np.int64),
@@ -712,7 +741,6 @@ def simulate(config: SimulationConfig) -> SimulatedData:
             "traffic_source": sources[src_idx[s_order]],
         }
     )
-    del s_post
 
     # interactions: (session index in concatenation, user index, product index, type, time)
     types = np.array(["view", "click", "add_to_cart", "wishlist", "purchase"])
@@ -1187,6 +1215,67 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     timings["total"] = time.perf_counter() - t_all
     generated_at = datetime.now(UTC)  # wall clock; not part of any frame
     return SimulatedData(cfg, databases, ground_truth, generated_at, timings)
+
+
+def _session_attributes(rng: Rng, channel: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel, traffic-source index and device per session. Sessions of the drift's new traffic
+    segment (``extra``) come from its own source and mostly on mobile."""
+    channel = np.where(extra & (rng.random(len(channel)) < 0.8), 1, channel)
+    source = _pick(rng, np.cumsum(vocab.TRAFFIC_WEIGHTS), len(channel))
+    source = np.where(extra, len(vocab.TRAFFIC_SOURCES), source)
+    u = rng.random(len(channel))
+    device = np.where(
+        channel == 1, "mobile", np.where(channel == 2, np.where(u < 0.85, "mobile", "tablet"),
+                                         np.where(u < 0.85, "desktop", "tablet"))
+    )
+    return channel, source, device
+
+
+@dataclass
+class _Visits:
+    """Sessions without a product interaction: user index, start/end (epoch s), channel index,
+    traffic-source index and device per session."""
+
+    user: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    channel: np.ndarray
+    source: np.ndarray
+    device: np.ndarray
+
+
+def _visit_sessions(
+    cfg: SimulationConfig,
+    clock: _Clock,
+    n_orders: int,
+    g: np.ndarray,
+    active_from: np.ndarray,
+    active_to: np.ndarray,
+    cut_ts: int,
+) -> _Visits:
+    """``VISIT_SESSIONS_PER_ORDER`` visits per order, spread over customers like browse sessions
+    (in proportion to ``0.3 + g`` per active day, only while active). With drift on, the new traffic
+    segment doubles the visits after the cut-over as it doubles the browse sessions."""
+    rng = _Streams(cfg.seed, 51)
+    n = int(round(n_orders * VISIT_SESSIONS_PER_ORDER))
+    active_days = np.maximum((active_to - active_from) / DAY, 1e-3)
+    user = _pick(rng, np.cumsum((0.3 + g) * active_days), n)
+    start = clock.sample(rng, active_from[user].astype(np.float64), active_to[user].astype(np.float64))
+    extra = np.zeros(n, dtype=bool)
+    if cfg.drift:
+        n_extra = int(round(DRIFT_EXTRA_SESSION_SHARE * np.count_nonzero(start >= cut_ts)))
+        eligible = active_to > cut_ts + DAY
+        drift_rng = _Streams(cfg.seed, 52)  # a separate stream keeps the pre-cut-over rows unchanged
+        x_user = _pick(drift_rng, np.cumsum(np.where(eligible, 0.3 + g, 0.0)), n_extra)
+        lo = np.maximum(active_from[x_user], cut_ts).astype(np.float64)
+        x_start = clock.sample(drift_rng, lo, active_to[x_user].astype(np.float64))
+        user = np.concatenate([user, x_user])
+        start = np.concatenate([start, x_start])
+        extra = np.concatenate([extra, np.ones(n_extra, dtype=bool)])
+    post = (start >= cut_ts) if cfg.drift else np.zeros(len(start), dtype=bool)
+    end = start + rng.integers(5, 240, len(start))
+    channel, source, device = _session_attributes(rng, _draw_channel(rng, post), extra)
+    return _Visits(user, start, end, channel, source, device)
 
 
 def _draw_channel(rng: Rng, post: np.ndarray) -> np.ndarray:

@@ -216,6 +216,34 @@ def test_propensity_drives_history_and_label(data: SimulatedData) -> None:
     assert (truth["period_start"] == start).all() and (end - start).days == 29
 
 
+def test_most_sessions_end_without_an_order_many_without_a_product(data: SimulatedData) -> None:
+    sessions = data.table("user_sessions")
+    ordered = data.table("orders")["session_id"].unique()
+    touched = data.table("user_interactions")["session_id"].unique()
+    with_order = sessions["session_id"].is_in(ordered.implode()).mean()
+    without_product = (~sessions["session_id"].is_in(touched.implode())).mean()
+    assert with_order is not None and without_product is not None
+    # per order: one order session, 0.6 browse sessions, 2.0 visits (no product): under 30% convert
+    assert 0.2 < with_order < 0.3
+    assert 0.5 < without_product < 0.7
+    assert (sessions["ended_at"] > sessions["started_at"]).all()
+
+
+def test_churn_goes_on_after_the_history() -> None:
+    # a constant churn hazard: about 30% of the customers churned during the history, the rest may
+    # still churn within the 30 days after it; the outcomes are drawn with the realised churn times
+    truth = simulate(SimulationConfig(seed=7, scale="small")).ground_truth["customer_propensity"]
+    active = truth.filter(~pl.col("is_churned"))
+    churned = truth.filter(pl.col("is_churned"))
+    assert 0.2 < churned.height / truth.height < 0.4
+    assert churned["true_propensity"].median() < 0.1 < 0.4 < active["true_propensity"].median()
+    assert churned["will_purchase"].mean() < 0.1
+    # outcomes follow the propensity: the mean outcome matches the mean propensity per band
+    for lo, hi in ((0.0, 0.3), (0.3, 0.7), (0.7, 1.0)):
+        band = truth.filter(pl.col("true_propensity").is_between(lo, hi, closed="left"))
+        assert abs(band["will_purchase"].mean() - band["true_propensity"].mean()) < 0.05, (lo, hi)
+
+
 def test_drift_changes_documented_columns_after_cutover_only() -> None:
     off = simulate(SimulationConfig(seed=3, scale="tiny"))
     on = simulate(SimulationConfig(seed=3, scale="tiny", drift=True))
