@@ -8,7 +8,6 @@ marts (everything downstream that reads all partitions: top products, bundle rul
 
 import dagster as dg
 
-from storeml_assets.partitions import DAILY_PARTITIONS
 from storeml_assets.warehouse.assets import (
     CUSTOMERS_KEY,
     PRODUCTS_KEY,
@@ -38,7 +37,6 @@ def build_jobs(*, synthetic: bool) -> list:
         dg.define_asset_job(
             EVENTS_JOB,
             selection=SOURCE_EVENTS | dg.AssetSelection.assets(TRANSACTIONS_KEY, SALES_KEY),
-            partitions_def=DAILY_PARTITIONS,
             description="Extract a day's (or a range's) event rows and build that slice of the sales facts.",
             tags={"storeml/job": "events"},
         ),
