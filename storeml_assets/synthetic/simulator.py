@@ -682,17 +682,13 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     b_start = clock.sample(rng, active_from[b_user].astype(np.float64), active_to[b_user].astype(np.float64))
     b_source_extra = np.zeros(n_browse, dtype=bool)
     if cfg.drift:
-        n_extra = int(round(DRIFT_EXTRA_SESSION_SHARE * np.count_nonzero(b_start >= cut_ts)))
-        elig = active_to > cut_ts + DAY
-        w_extra = np.cumsum(np.where(elig, 0.3 + g, 0.0))
-        drift_rng = _Streams(cfg.seed, 50)  # a separate stream keeps the pre-cut-over rows unchanged
-        x_user = _pick(drift_rng, w_extra, n_extra)
-        lo = np.maximum(active_from[x_user], cut_ts).astype(np.float64)
-        x_start = clock.sample(drift_rng, lo, active_to[x_user].astype(np.float64))
+        # a separate stream keeps the pre-cut-over rows unchanged
+        x_user, x_start = _drift_traffic(_Streams(cfg.seed, 50), clock, g, active_from, active_to, cut_ts,
+                                         int(np.count_nonzero(b_start >= cut_ts)))
         b_user = np.concatenate([b_user, x_user])
         b_start = np.concatenate([b_start, x_start])
-        b_source_extra = np.concatenate([b_source_extra, np.ones(n_extra, dtype=bool)])
-        n_browse += n_extra
+        b_source_extra = np.concatenate([b_source_extra, np.ones(len(x_user), dtype=bool)])
+        n_browse += len(x_user)
     b_post = (b_start >= cut_ts) if cfg.drift else np.zeros(n_browse, dtype=bool)
     b_views = np.minimum(rng.geometric(0.4, n_browse), 12)
     v_sess = np.repeat(np.arange(n_browse), b_views)
@@ -1217,6 +1213,24 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     return SimulatedData(cfg, databases, ground_truth, generated_at, timings)
 
 
+def _drift_traffic(
+    rng: Rng,
+    clock: _Clock,
+    g: np.ndarray,
+    active_from: np.ndarray,
+    active_to: np.ndarray,
+    cut_ts: int,
+    sessions_after_cutover: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """User index and start time of the sessions the drift's new traffic segment adds after the
+    cut-over: ``DRIFT_EXTRA_SESSION_SHARE`` x the sessions already there, over customers still active."""
+    n_extra = int(round(DRIFT_EXTRA_SESSION_SHARE * sessions_after_cutover))
+    eligible = active_to > cut_ts + DAY
+    user = _pick(rng, np.cumsum(np.where(eligible, 0.3 + g, 0.0)), n_extra)
+    lo = np.maximum(active_from[user], cut_ts).astype(np.float64)
+    return user, clock.sample(rng, lo, active_to[user].astype(np.float64))
+
+
 def _session_attributes(rng: Rng, channel: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel, traffic-source index and device per session. Sessions of the drift's new traffic
     segment (``extra``) come from its own source and mostly on mobile."""
@@ -1263,15 +1277,12 @@ def _visit_sessions(
     start = clock.sample(rng, active_from[user].astype(np.float64), active_to[user].astype(np.float64))
     extra = np.zeros(n, dtype=bool)
     if cfg.drift:
-        n_extra = int(round(DRIFT_EXTRA_SESSION_SHARE * np.count_nonzero(start >= cut_ts)))
-        eligible = active_to > cut_ts + DAY
-        drift_rng = _Streams(cfg.seed, 52)  # a separate stream keeps the pre-cut-over rows unchanged
-        x_user = _pick(drift_rng, np.cumsum(np.where(eligible, 0.3 + g, 0.0)), n_extra)
-        lo = np.maximum(active_from[x_user], cut_ts).astype(np.float64)
-        x_start = clock.sample(drift_rng, lo, active_to[x_user].astype(np.float64))
+        # a separate stream keeps the pre-cut-over rows unchanged
+        x_user, x_start = _drift_traffic(_Streams(cfg.seed, 52), clock, g, active_from, active_to, cut_ts,
+                                         int(np.count_nonzero(start >= cut_ts)))
         user = np.concatenate([user, x_user])
         start = np.concatenate([start, x_start])
-        extra = np.concatenate([extra, np.ones(n_extra, dtype=bool)])
+        extra = np.concatenate([extra, np.ones(len(x_user), dtype=bool)])
     post = (start >= cut_ts) if cfg.drift else np.zeros(len(start), dtype=bool)
     end = start + rng.integers(5, 240, len(start))
     channel, source, device = _session_attributes(rng, _draw_channel(rng, post), extra)
