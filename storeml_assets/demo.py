@@ -224,7 +224,8 @@ def _print_summary(
 
     models = _rows(
         "select model_version, status, f1_score, brier_score, roc_auc, "
-        "(metadata->'oracle'->>'model_roc_auc')::float, (metadata->'oracle'->>'oracle_roc_auc')::float "
+        "(metadata->'oracle'->>'model_roc_auc')::float, (metadata->'oracle'->>'oracle_roc_auc')::float, "
+        "(metadata->'oracle'->>'ratio')::float "
         "from mlops.model_versions where created_at >= %s order by created_at",
         (report.started_at,),
     )
@@ -234,8 +235,7 @@ def _print_summary(
                    "model / oracle")
         for column in columns:
             table.add_column(column)
-        for version, status, f1, brier, auc, model_auc, oracle in models:
-            ratio = model_auc / oracle if model_auc is not None and oracle else None
+        for version, status, f1, brier, auc, model_auc, oracle, ratio in models:
             table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle), _f(ratio))
         console.print(table)
     drift = _rows(

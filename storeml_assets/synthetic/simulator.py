@@ -706,7 +706,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     # visits: sessions that leave from a landing, search or category page without touching a
     # product (most storefront sessions). Their own stream, appended last: every draw above and
     # below keeps its values for the order and browse sessions.
-    visits = _visit_sessions(cfg, clock, n_orders, g, active_from, active_to, cut_ts)
+    visits = _visit_sessions(cfg, clock, n_orders, w_user, g, active_from, active_to, cut_ts)
 
     # all sessions, ordered by start time
     ob_extra = np.concatenate([np.zeros(n_orders, dtype=bool), b_source_extra])
@@ -1262,18 +1262,18 @@ def _visit_sessions(
     cfg: SimulationConfig,
     clock: _Clock,
     n_orders: int,
+    browse_weights: np.ndarray,
     g: np.ndarray,
     active_from: np.ndarray,
     active_to: np.ndarray,
     cut_ts: int,
 ) -> _Visits:
     """``VISIT_SESSIONS_PER_ORDER`` visits per order, spread over customers like browse sessions
-    (in proportion to ``0.3 + g`` per active day, only while active). With drift on, the new traffic
-    segment doubles the visits after the cut-over as it doubles the browse sessions."""
+    (``browse_weights``: cumulative ``0.3 + g`` per active day, only while active). With drift on, the
+    new traffic segment doubles the visits after the cut-over as it doubles the browse sessions."""
     rng = _Streams(cfg.seed, 51)
     n = int(round(n_orders * VISIT_SESSIONS_PER_ORDER))
-    active_days = np.maximum((active_to - active_from) / DAY, 1e-3)
-    user = _pick(rng, np.cumsum((0.3 + g) * active_days), n)
+    user = _pick(rng, browse_weights, n)
     start = clock.sample(rng, active_from[user].astype(np.float64), active_to[user].astype(np.float64))
     extra = np.zeros(n, dtype=bool)
     if cfg.drift:
