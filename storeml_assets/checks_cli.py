@@ -3,7 +3,8 @@
 The checks of the code location's ``Definitions`` that are defined on their own
 (``@asset_check`` / ``@multi_asset_check``) run in one in-process job whose selection is those
 checks only, so no asset is materialized. Checks built into an asset's own step (``check_specs``
-of an asset) can only run with that asset and are listed as ``not run``. The run is recorded in
+of an asset) can only run with that asset and are listed as ``not run``, as are checks whose step
+was skipped because an upstream check step failed (``not run: upstream X failed``). The run is recorded in
 the Dagster instance (``DAGSTER_HOME``) when one is configured, else in an ephemeral one.
 
 Exit code: 1 when a blocking check failed or a check could not be evaluated (its step errored),
@@ -22,6 +23,7 @@ import dagster as dg
 import typer
 
 from storeml_assets.console import console
+from storeml_assets.db.urls import redact
 
 CHECK_JOB_NAME = "__storeml_check_job"
 
@@ -55,16 +57,28 @@ def _metadata_value(value: Any) -> Any:
     return str(inner)
 
 
+def _root_error(error: Any) -> str:
+    """The first line of the innermost cause of a step's error (the check's own exception), redacted."""
+    if error is None:
+        return "step failed"
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = (error.message or "").strip().splitlines()
+    return redact(lines[0] if lines else error.cls_name or "step failed")
+
+
 def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
                instance: dg.DagsterInstance | None = None) -> list[CheckVerdict]:
     """Evaluate the standalone asset checks of ``defs`` (optionally only on assets in ``groups``)."""
     graph = defs.resolve_asset_graph()
     specs: dict[dg.AssetCheckKey, dg.AssetCheckSpec] = {}
     standalone: set[dg.AssetCheckKey] = set()
+    step_of: dict[dg.AssetCheckKey, str] = {}
     for checks_def in defs.asset_checks or []:
         for spec in checks_def.check_specs:
             specs[spec.key] = spec
             standalone.add(spec.key)
+            step_of[spec.key] = checks_def.node_def.name
     for assets_def in graph.assets_defs:
         for spec in assets_def.check_specs:
             specs.setdefault(spec.key, spec)
@@ -82,7 +96,7 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
 
     selected = [k for k in specs if k in standalone]
     evaluations: dict[dg.AssetCheckKey, Any] = {}
-    step_error = ""
+    step_errors: dict[str, str] = {}
     if selected:
         job = dg.define_asset_job(CHECK_JOB_NAME, selection=dg.AssetSelection.checks(*selected))
         check_defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
@@ -91,13 +105,13 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
         try:
             result = check_defs.resolve_job_def(CHECK_JOB_NAME).execute_in_process(
                 instance=inst, raise_on_error=False, tags={"storeml/job": "check"},
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # failures are reported per check below, not as stack traces on the console
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
             evaluations = {ev.asset_check_key: ev for ev in result.get_asset_check_evaluations()}
-            failures = [ev for ev in result.all_events if ev.is_step_failure]
-            if failures:
-                data = failures[0].step_failure_data
-                step_error = data.error.message.strip().splitlines()[0] if data and data.error else "step failed"
+            for ev in result.all_events:
+                if ev.is_step_failure and ev.step_key:
+                    step_errors[ev.step_key] = _root_error(ev.step_failure_data.error)
         finally:
             if owned:
                 inst.dispose()
@@ -112,7 +126,13 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
             continue
         ev = evaluations.get(key)
         if ev is None:
-            verdicts.append(CheckVerdict(asset, key.name, spec.blocking, ERROR, step_error or "not evaluated"))
+            step = step_of[key]
+            if step in step_errors:
+                verdicts.append(CheckVerdict(asset, key.name, spec.blocking, ERROR, step_errors[step]))
+            else:
+                upstream = ", ".join(sorted(step_errors))
+                reason = f"not run: upstream {upstream} failed" if upstream else "not run: not evaluated"
+                verdicts.append(CheckVerdict(asset, key.name, spec.blocking, NOT_RUN, reason))
             continue
         meta = {k: _metadata_value(v) for k, v in (ev.metadata or {}).items()}
         verdicts.append(CheckVerdict(asset, key.name, spec.blocking, PASSED if ev.passed else FAILED,
@@ -143,8 +163,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
     ) -> None:
         """Run every asset check on the data as it stands (no materialization); exit 1 when a blocking check fails."""
+        from storeml_assets.db.locator import connect, database_url
         from storeml_assets.definitions import build_definitions
 
+        # every check reads the storeml database: an unreachable server is one line, not one error per check
+        connect(database_url("storeml"), application_name="storeml-check").close()
         verdicts = run_checks(build_definitions(), groups=group)
         if as_json:
             typer.echo(json.dumps([{**asdict(v), "blocks": v.blocks} for v in verdicts], indent=2, default=str))

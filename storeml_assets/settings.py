@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storeml_assets.db.urls import check_url
+
 #: Databases storeml knows, in creation order. Source databases first.
 SOURCE_DATABASES: tuple[str, ...] = (
     "auth_db",
@@ -56,14 +58,24 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _env_url(name: str) -> str | None:
+    """A database URL variable, checked; the error names the variable, never the password."""
+    raw = os.environ.get(name, "").strip()
+    return check_url(raw, name) if raw else None
 
 
 @dataclass(frozen=True)
@@ -108,11 +120,7 @@ class Settings:
         root = _project_root()
         home_raw = os.environ.get("STOREML_HOME")
         home = Path(home_raw).expanduser().resolve() if home_raw else root / ".storeml"
-        overrides = {
-            db: os.environ[var]
-            for db, var in DATABASE_URL_ENV.items()
-            if os.environ.get(var, "").strip()
-        }
+        overrides = {db: url for db, var in DATABASE_URL_ENV.items() if (url := _env_url(var))}
         source_mode = os.environ.get("STOREML_SOURCE_MODE", "synthetic").strip().lower()
         if source_mode not in {"synthetic", "external"}:
             raise ValueError(
@@ -121,13 +129,13 @@ class Settings:
         return cls(
             project_root=root,
             home=home,
-            server_url=os.environ.get("STOREML_PG_URL", "").strip() or None,
+            server_url=_env_url("STOREML_PG_URL"),
             database_urls=overrides,
-            embedded_port=_env_int("STOREML_EMBEDDED_PORT", DEFAULT_EMBEDDED_PORT),
+            embedded_port=_env_int("STOREML_EMBEDDED_PORT", DEFAULT_EMBEDDED_PORT, minimum=1, maximum=65535),
             source_mode=source_mode,
             automation_enabled=_env_bool("STOREML_AUTOMATION", True),
-            statement_timeout_ms=_env_int("STOREML_STATEMENT_TIMEOUT_MS", 600_000),
-            pool_size=_env_int("STOREML_POOL_SIZE", 5),
+            statement_timeout_ms=_env_int("STOREML_STATEMENT_TIMEOUT_MS", 600_000, minimum=0),
+            pool_size=_env_int("STOREML_POOL_SIZE", 5, minimum=1),
         )
 
 

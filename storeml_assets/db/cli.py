@@ -7,8 +7,8 @@ from rich.table import Table
 
 from storeml_assets.console import console
 from storeml_assets.db.embedded import EmbeddedPostgres
-from storeml_assets.db.locator import database_url, server_url
-from storeml_assets.db.urls import host_of, redact
+from storeml_assets.db.locator import check_reachable, configured_servers, database_url
+from storeml_assets.db.urls import redact
 from storeml_assets.settings import ALL_DATABASES, get_settings
 
 db_app = typer.Typer(help="Manage storeml's Postgres: the embedded server and migrations.", no_args_is_help=True)
@@ -19,7 +19,8 @@ def up() -> None:
     """Start the embedded Postgres server (or check the configured one) and print where it is."""
     settings = get_settings()
     if not settings.uses_embedded:
-        console.print(f"using the configured server at {host_of(server_url(settings))}; nothing to start")
+        hosts = check_reachable(settings)
+        console.print(f"configured server reachable at {', '.join(hosts)}; nothing to start", highlight=False)
         return
     embedded = EmbeddedPostgres.from_settings(settings)
     was_running = embedded.status().running
@@ -53,7 +54,7 @@ def status() -> None:
             console.print("run `storeml db up` or any command that needs the database to start it")
             raise typer.Exit(1)
     else:
-        console.print(f"server: configured ({host_of(server_url(settings))})")
+        console.print(f"server: configured ({', '.join(configured_servers(settings))})", highlight=False)
     waiting = pending(settings)
     table = Table("database", "url", "pending migrations")
     for db in ALL_DATABASES:
