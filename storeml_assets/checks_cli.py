@@ -109,9 +109,9 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
                 run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
             evaluations = {ev.asset_check_key: ev for ev in result.get_asset_check_evaluations()}
-            for ev in result.all_events:
-                if ev.is_step_failure and ev.step_key:
-                    step_errors[ev.step_key] = _root_error(ev.step_failure_data.error)
+            for event in result.all_events:
+                if event.is_step_failure and event.step_key:
+                    step_errors[event.step_key] = _root_error(event.step_failure_data.error)
         finally:
             if owned:
                 inst.dispose()
