@@ -19,16 +19,23 @@ from rich.table import Table
 
 from storeml_assets.db.locator import connection, database_url
 from storeml_assets.db.migrate import migrate
+from storeml_assets.home_lock import home_lock
 from storeml_assets.instance import use_project_instance
 from storeml_assets.io.pg_tables import qualified
-from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
+from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_BEFORE_TAG, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
 from storeml_assets.models.jobs import RETRAINING_JOB_NAME
 from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME
 from storeml_assets.monitoring.sensors import RETRAINING_SENSOR_NAME
+from storeml_assets.partitions import DAILY_PARTITIONS
+from storeml_assets.recovery import process_tags, recover_orphaned_runs
+from storeml_assets.run_guard import execute_guarded
 from storeml_assets.settings import Settings
+from storeml_assets.synthetic.assets import STOREFRONT_KEY
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+#: How long a run of the demo may wait for a concurrency-pool slot held by another run.
+SLOT_WAIT_SECONDS = 600.0
 
 
 class BlockingCheckFailed(RuntimeError):
@@ -63,6 +70,8 @@ class Demo:
         self.report = DemoReport()
         self._defs: dg.Definitions | None = None
         self._instance: dg.DagsterInstance | None = None
+        self._storefront_run_id: str | None = None
+        self.slot_wait_seconds = SLOT_WAIT_SECONDS
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -91,9 +100,13 @@ class Demo:
     def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
         job = self.defs.resolve_job_def(name)
         config = {"loggers": {"console": {"config": {"log_level": self.log_level}}}, **(run_config or {})}
-        result = job.execute_in_process(
-            instance=self.instance, run_config=config, tags={"storeml/demo": "true", **(tags or {})},
-            raise_on_error=False,
+        result = execute_guarded(
+            job,
+            instance=self.instance,
+            run_config=config,
+            tags={"storeml/demo": "true", **process_tags(self.settings.home), **(tags or {})},
+            slot_wait_seconds=self.slot_wait_seconds,
+            say=lambda line: self.console.print(f"  [yellow]{line}[/]", highlight=False),
         )
         failed = [
             f"{ev.asset_key.to_user_string()}:{ev.check_name}"
@@ -112,32 +125,59 @@ class Demo:
             ]
             raise RuntimeError(f"{name} failed (run {result.run_id}): " + "; ".join(step_errors or ["see the run in the UI"]))
 
-    def clear_partitioned_tables(self) -> None:
-        """Empty the daily-partitioned tables: the simulator has just replaced their sources.
+    def run_events(self, start: date, end: date, *, before: date | None = None) -> None:
+        """One events run over the daily partitions ``start .. end``; each table's slice is replaced in one
+        transaction. ``before``: extract only the events before that day (the slice is still replaced)."""
+        tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+        if before is not None:
+            tags[EVENTS_BEFORE_TAG] = before.isoformat()
+        self.run_job(EVENTS_JOB, tags=tags)
 
-        Otherwise partitions left by an earlier demo (another scale, seed or history) would sit
-        beside the new ones until overwritten, and the key checks would rightly fail on them.
+    def rebuild_events(self, before: date | None = None) -> None:
+        """Replace every partition of the event tables and facts with the new storefront's, in one run.
+
+        The range covers all daily partitions, so each table is replaced as a whole in one
+        transaction: the previous storefront's rows stay until the new ones are committed, and none
+        of its partitions (another scale, seed or history) survives beside the new ones.
         """
-        graph = self.defs.resolve_asset_graph()
-        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
-        with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
-            for key in keys:
-                schema, table = key.path[-2], key.path[-1]
-                cur.execute("select to_regclass(%s) is not null", (qualified(schema, table),))
-                row = cur.fetchone()
-                if row and row[0]:
-                    cur.execute(f"truncate {qualified(schema, table)}")
+        first, last = DAILY_PARTITIONS.get_first_partition_key(), DAILY_PARTITIONS.get_last_partition_key()
+        if first is None or last is None:
+            raise RuntimeError(f"no daily partitions: STOREML_PARTITIONS_START {DAILY_PARTITIONS.start:%Y-%m-%d} is in the future")
+        self.run_events(date.fromisoformat(first), date.fromisoformat(last), before=before)
 
-    def run_events(self, start: date, end: date) -> None:
-        self.run_job(EVENTS_JOB, tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
+    def recover(self) -> None:
+        """Fail the runs a dead storeml process left STARTED in this home, and free their pool slots."""
+        report = recover_orphaned_runs(self.instance, self.settings.home, by="storeml demo")
+        for line in report.lines():
+            self.console.print(f"  [yellow]recovered:[/] {line}", highlight=False)
+
+    def check_storefront_is_ours(self) -> None:
+        """Refuse to go on when another run re-simulated the storefront after this demo's simulation."""
+        if self._storefront_run_id is None:
+            return
+        latest = self.instance.get_latest_materialization_event(STOREFRONT_KEY)
+        if latest is not None and latest.run_id != self._storefront_run_id:
+            materialization = latest.asset_materialization
+            seed = materialization.metadata.get("seed") if materialization else None
+            shown = f" (seed {seed.value})" if seed is not None else ""
+            raise RuntimeError(
+                f"the storefront was re-simulated by run {latest.run_id}{shown} while this demo (seed {self.seed}) "
+                "ran; refusing to build and train on another storefront's data: run the demo again"
+            )
 
     # -- the demo -----------------------------------------------------------------------
     def run(self) -> DemoReport:
+        """The whole demo, holding the data folder's lock (a second demo on this home refuses)."""
+        with home_lock(self.settings.home, "demo"):
+            return self._run()
+
+    def _run(self) -> DemoReport:
         from storeml_assets.synthetic.simulator import SimulationConfig
 
         with self.stage("migrate databases"):
             migrate(self.settings)
             use_project_instance(self.settings)
+            self.recover()
         sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
         first_end = sim.cutover - timedelta(days=1) if self.drift else sim.end_date
         with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
@@ -145,18 +185,19 @@ class Demo:
                 SIMULATE_JOB,
                 run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
             )
-        with self.stage("clear event partitions derived from the previous storefront"):
-            self.clear_partitioned_tables()
+            self._storefront_run_id = self.report.runs[-1][1]
         with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
             self.run_job(DIMENSIONS_JOB)
-        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
-            self.run_events(sim.start_date, first_end)
+        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts (replacing every partition)"):
+            self.rebuild_events(before=sim.cutover if self.drift else None)
         with self.stage("marts: top products, bundle rules"):
+            self.check_storefront_is_ours()
             self.run_job(MARTS_JOB)
         self._ml_cycle("first model" if self.drift else "model")
         if self.drift:
             with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
-                self.run_events(sim.cutover, sim.end_date)
+                self.check_storefront_is_ours()
+                self.run_events(sim.cutover, date.fromisoformat(DAILY_PARTITIONS.get_last_partition_key() or sim.end_date.isoformat()))
             with self.stage("marts after the drifted period"):
                 self.run_job(MARTS_JOB)
             self._drift_cycle()
@@ -164,6 +205,7 @@ class Demo:
 
     def _ml_cycle(self, label: str) -> None:
         with self.stage(f"{label}: features, training, six gates"):
+            self.check_storefront_is_ours()
             self.run_job(RETRAINING_JOB_NAME)
         with self.stage("monitoring: drift and coverage"):
             self.run_job(MONITORING_JOB_NAME)
@@ -239,10 +281,12 @@ def _print_summary(
             table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle), _f(ratio))
         console.print(table)
     drift = _rows(
-        "select metric_value from mlops.v_recent_monitoring where metric_type = 'drift' and metric_name = 'drift_share'"
+        "select metric_value, metadata from mlops.v_recent_monitoring "
+        "where metric_type = 'drift' and metric_name = 'drift_share' and created_at >= %s",
+        (report.started_at,),
     )
     if drift:
-        console.print(f"latest drift share: [bold]{drift[0][0]:.2f}[/]")
+        console.print(drift_line(drift[0][0], drift[0][1]))
     decisions = _rows(
         "select action, reasoning, gate_results from mlops.retraining_decisions where decision_timestamp >= %s "
         "order by id",
@@ -262,6 +306,18 @@ def _print_summary(
         stages.add_row(name, f"{seconds:.1f}")
     stages.add_row("[bold]total[/]", f"[bold]{report.total_seconds:.1f}[/]")
     console.print(stages)
+
+
+def drift_line(share: float | None, metadata: dict[str, Any] | None) -> str:
+    """The demo's one drift figure and what it compares, from the latest ``drift_share`` row."""
+    meta = metadata or {}
+    compared = meta.get("compared") or "feature drift"
+    if share is None:
+        return f"drift: [bold]{meta.get('verdict') or 'not judged'}[/], {compared}"
+    drifted = list(meta.get("drifted_columns") or [])
+    count, total = meta.get("drifted_count", len(drifted)), meta.get("column_count", "?")
+    names = f": {', '.join(drifted)}" if drifted else ""
+    return f"drift share [bold]{share:.2f}[/] ({count} of {total} columns{names}), {compared}"
 
 
 def _f(value: float | None) -> str:

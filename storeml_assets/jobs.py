@@ -8,6 +8,7 @@ marts (everything downstream that reads all partitions: top products, bundle rul
 
 import dagster as dg
 
+from storeml_assets.partitions import EVENTS_BEFORE_TAG
 from storeml_assets.warehouse.assets import (
     CUSTOMERS_KEY,
     PRODUCTS_KEY,
@@ -21,6 +22,8 @@ SIMULATE_JOB = "simulate_job"
 DIMENSIONS_JOB = "dimensions_job"
 EVENTS_JOB = "events_job"
 MARTS_JOB = "marts_job"
+
+__all__ = ["DIMENSIONS_JOB", "EVENTS_BEFORE_TAG", "EVENTS_JOB", "MARTS_JOB", "SIMULATE_JOB", "build_jobs"]
 
 SOURCE_DIMENSIONS = dg.AssetSelection.groups("sources") & dg.AssetSelection.tag("storeml/kind", "dimension")
 SOURCE_EVENTS = dg.AssetSelection.groups("sources") & dg.AssetSelection.tag("storeml/kind", "event")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 import dagster as dg
 
@@ -10,3 +11,17 @@ import dagster as dg
 PARTITIONS_START = os.environ.get("STOREML_PARTITIONS_START", "2026-01-01")
 
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+
+#: Run tag (YYYY-MM-DD): an events run extracts only the events before this day, while still
+#: replacing every partition of its range (later partitions become empty). The demo's first period
+#: of a drift run uses it to replace the whole table without reading the drifted days yet.
+EVENTS_BEFORE_TAG = "storeml/events_before"
+
+
+def partition_range() -> tuple[datetime, datetime]:
+    """``[start of the first daily partition, end of the last)``: the event times raw can hold."""
+    first = DAILY_PARTITIONS.get_first_partition_window()
+    last = DAILY_PARTITIONS.get_last_partition_window()
+    if first is None or last is None:
+        raise ValueError(f"STOREML_PARTITIONS_START {PARTITIONS_START!r} leaves no complete daily partition yet")
+    return first.start, last.end

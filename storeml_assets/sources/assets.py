@@ -8,13 +8,14 @@ A day's partition reads only that day's rows.
 """
 
 import time
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from storeml_assets.io.arrow_types import arrow_to_polars
-from storeml_assets.partitions import DAILY_PARTITIONS
+from storeml_assets.partitions import DAILY_PARTITIONS, EVENTS_BEFORE_TAG, partition_range
 from storeml_assets.sources.catalog import CATALOG, SourceTable
-from storeml_assets.sources.extract import Window, extract
+from storeml_assets.sources.extract import OutsideRows, Window, count_outside, extract
 from storeml_assets.sources.resources import StorefrontSources
 
 SOURCES_GROUP = "sources"
@@ -23,6 +24,36 @@ RAW_SCHEMA = "raw"
 
 def raw_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([RAW_SCHEMA, table])
+
+
+def events_before(tags: dict[str, str]) -> datetime | None:
+    """The ``storeml/events_before`` run tag as a UTC midnight, or None; a bad value is an error."""
+    raw = tags.get(EVENTS_BEFORE_TAG)
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"run tag {EVENTS_BEFORE_TAG}={raw!r} is not a date (YYYY-MM-DD)") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def clip(window: Window, before: datetime | None) -> Window:
+    """``window`` cut at ``before`` (an empty window when it starts at or after it)."""
+    if before is None or window.end <= before:
+        return window
+    return Window(window.start, max(window.start, before))
+
+
+def outside_metadata(outside: OutsideRows) -> dict[str, dg.MetadataValue]:
+    """Metadata naming the source rows no partition can hold."""
+    return {
+        "rows_outside_partitions": dg.MetadataValue.int(outside.total),
+        "rows_before_first_partition": dg.MetadataValue.int(outside.before),
+        "rows_after_last_partition": dg.MetadataValue.int(outside.after),
+        "rows_without_event_time": dg.MetadataValue.int(outside.undated),
+        "rows_outside_partitions_sample": dg.MetadataValue.json(list(outside.sample)),
+    }
 
 
 def _out(table: SourceTable) -> dg.AssetOut:
@@ -61,21 +92,32 @@ def build_extract_assets(
         window = None
         if partitioned:
             tw = context.partition_time_window
-            window = Window(tw.start, tw.end)
+            window = clip(Window(tw.start, tw.end), events_before(dict(context.run.tags)))
         scope = f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}" if window else "whole table"
         for output_name in sorted(context.selected_output_names):
             table = by_output[output_name]
             started = time.perf_counter()
-            data = extract(sources.url(table.database), table, window)
+            url = sources.url(table.database)
+            data = extract(url, table, window)
             seconds = time.perf_counter() - started
             context.log.info(
                 f"read {data.num_rows:,} rows of {table.database}.{table.name} ({scope}) in {seconds:.2f}s"
             )
-            yield dg.Output(
-                arrow_to_polars(data),
-                output_name=output_name,
-                metadata={"extract_seconds": round(seconds, 3), "window": scope},
-            )
+            metadata: dict[str, dg.MetadataValue] = {
+                "extract_seconds": dg.MetadataValue.float(round(seconds, 3)),
+                "window": dg.MetadataValue.text(scope),
+            }
+            if partitioned:
+                # rows dated outside every partition never reach raw: say how many, never drop them silently
+                outside = count_outside(url, table, Window(*partition_range()))
+                metadata.update(outside_metadata(outside))
+                if outside.total:
+                    context.log.warning(
+                        f"{outside.total:,} rows of {table.database}.{table.name} lie outside the daily partitions "
+                        f"({outside.before:,} before, {outside.after:,} after, {outside.undated:,} undated) and are "
+                        f"not extracted; e.g. {', '.join(outside.sample[:5])}"
+                    )
+            yield dg.Output(arrow_to_polars(data), output_name=output_name, metadata=metadata)
 
     return _extract
 

@@ -2,14 +2,19 @@
 
 import dagster as dg
 
+from storeml_assets.partitions import partition_range
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources import integrity
 from storeml_assets.sources.assets import raw_key
 from storeml_assets.sources.catalog import CATALOG, SourceTable, min_rows_for
+from storeml_assets.sources.extract import Window
+from storeml_assets.sources.resources import StorefrontSources
 
 MIN_ROWS_CHECK = "min_rows"
 PRIMARY_KEY_CHECK = "primary_key_unique_not_null"
 REVIEWS_PURCHASED_CHECK = "reviews_of_purchased_products"
+#: Non-blocking (warning): source rows dated outside every daily partition, which raw never gets.
+IN_PARTITION_RANGE_CHECK = "source_rows_inside_partitions"
 
 
 def reference_check_name(column: str) -> str:
@@ -55,6 +60,17 @@ def table_check_specs(table: SourceTable) -> list[dg.AssetCheckSpec]:
                 description=f"Every {table.name}.{ref.column} resolves to {ref.target_table}.{ref.target_column}.",
             )
         )
+    if table.partitioned:
+        specs.append(
+            dg.AssetCheckSpec(
+                IN_PARTITION_RANGE_CHECK,
+                asset=key,
+                description=(
+                    f"Every row of {table.database}.{table.name} is dated inside the daily partitions; rows "
+                    "outside them are never extracted (warning with their count and sample keys)."
+                ),
+            )
+        )
     if table.name == "reviews":
         specs.append(
             dg.AssetCheckSpec(
@@ -86,16 +102,25 @@ def build_source_checks() -> list[dg.AssetChecksDefinition]:
     specs = [spec for table in CATALOG.values() for spec in table_check_specs(table)]
 
     @dg.multi_asset_check(specs=specs, name="source_table_checks", can_subset=True)
-    def source_table_checks(context: dg.AssetCheckExecutionContext, storeml_db: PostgresResource):
+    def source_table_checks(
+        context: dg.AssetCheckExecutionContext, storeml_db: PostgresResource, sources: StorefrontSources
+    ):
         selected = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.path, k.name))
         with storeml_db.connect() as conn:
             for check_key in selected:
                 table = CATALOG[check_key.asset_key.path[-1]]
-                result = evaluate_check(conn, table, check_key.name)
+                if check_key.name == IN_PARTITION_RANGE_CHECK:
+                    url = sources.url(table.database)
+                    result = integrity.check_rows_in_partition_range(url, table, Window(*partition_range()))
+                    severity = dg.AssetCheckSeverity.WARN
+                else:
+                    result = evaluate_check(conn, table, check_key.name)
+                    severity = dg.AssetCheckSeverity.ERROR
                 yield dg.AssetCheckResult(
                     check_name=check_key.name,
                     asset_key=check_key.asset_key,
                     passed=result.passed,
+                    severity=severity,
                     metadata=_meta(result),
                 )
 

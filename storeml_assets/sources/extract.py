@@ -20,25 +20,34 @@ class Window:
     end: datetime
 
 
-def extract_query(table: SourceTable, window: Window | None) -> tuple[str, list[object]]:
-    """The SELECT for ``table`` (restricted to ``window`` on its event time).
+def _source(table: SourceTable, *, keep_orphans: bool = False) -> tuple[str, str | None, str]:
+    """``(from clause, event-time expression, key prefix)`` of ``table``.
 
-    Identifiers are quoted; the window's bounds are bound parameters ($1, $2), never inlined.
+    A child table takes its parent's event time through a join; ``keep_orphans`` makes it a left
+    join, so children whose parent row is missing show with a null event time.
     """
     if table.event_time_from is not None:
         parent_name, join_column = table.event_time_from
         parent = CATALOG[parent_name]
         assert parent.event_time is not None
-        query = (
-            f"select c.*, p.{quote(parent.event_time)} from {quote(table.name)} c "
-            f"join {quote(parent.name)} p using ({quote(join_column)})"
-        )
-        time_column: str | None = f"p.{quote(parent.event_time)}"
-        key_prefix = "c."
+        join = "left join" if keep_orphans else "join"
+        source = f"{quote(table.name)} c {join} {quote(parent.name)} p using ({quote(join_column)})"
+        return source, f"p.{quote(parent.event_time)}", "c."
+    return quote(table.name), quote(table.event_time) if table.event_time else None, ""
+
+
+def extract_query(table: SourceTable, window: Window | None) -> tuple[str, list[object]]:
+    """The SELECT for ``table`` (restricted to ``window`` on its event time).
+
+    Identifiers are quoted; the window's bounds are bound parameters ($1, $2), never inlined.
+    """
+    source, time_column, key_prefix = _source(table)
+    if table.event_time_from is not None:
+        parent = CATALOG[table.event_time_from[0]]
+        assert parent.event_time is not None
+        query = f"select c.*, p.{quote(parent.event_time)} from {source}"
     else:
-        query = f"select * from {quote(table.name)}"
-        time_column = quote(table.event_time) if table.event_time else None
-        key_prefix = ""
+        query = f"select * from {source}"
     params: list[object] = []
     if window is not None:
         if time_column is None:
@@ -47,6 +56,58 @@ def extract_query(table: SourceTable, window: Window | None) -> tuple[str, list[
         params = [window.start, window.end]
     query += " order by " + ", ".join(key_prefix + quote(column) for column in table.primary_key)
     return query, params
+
+
+@dataclass(frozen=True)
+class OutsideRows:
+    """Source rows no daily partition can hold: dated before or after the range, or undated."""
+
+    before: int
+    after: int
+    undated: int
+    #: primary keys (as text) of up to ``SAMPLE_SIZE`` of them
+    sample: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return self.before + self.after + self.undated
+
+
+SAMPLE_SIZE = 10
+
+
+def outside_rows_queries(table: SourceTable) -> tuple[str, str]:
+    """The count and sample queries for rows of ``table`` outside ``[$1, $2)`` (or with no event time)."""
+    source, time_column, key_prefix = _source(table, keep_orphans=True)
+    if time_column is None:
+        raise ValueError(f"source table {table.name!r} has no event time; it has no partition range")
+    outside = f"{time_column} is null or {time_column} < $1 or {time_column} >= $2"
+    counts = (
+        f"select count(*) filter (where {time_column} < $1), count(*) filter (where {time_column} >= $2), "
+        f"count(*) filter (where {time_column} is null) from {source} where {outside}"
+    )
+    keys = [key_prefix + quote(column) for column in table.primary_key]
+    key_text = keys[0] + "::text" if len(keys) == 1 else "concat_ws(', ', " + ", ".join(keys) + ")"
+    sample = f"select {key_text} from {source} where {outside} order by {', '.join(keys)} limit {SAMPLE_SIZE}"
+    return counts, sample
+
+
+def count_outside(url: str, table: SourceTable, window: Window) -> OutsideRows:
+    """How many rows of ``table`` at ``url`` lie outside ``window`` (the partitions' range), with a sample."""
+    counts_sql, sample_sql = outside_rows_queries(table)
+    params = [window.start, window.end]
+    with adbc_connection(url, application_name="storeml-extract") as conn:
+        with conn.cursor() as cur:
+            cur.execute("set transaction read only")
+            cur.execute(counts_sql, params)
+            row = cur.fetchone()
+            before, after, undated = (int(v or 0) for v in (row or (0, 0, 0)))
+            sample: tuple[str, ...] = ()
+            if before or after or undated:
+                cur.execute(sample_sql, params)
+                sample = tuple(str(r[0]) for r in cur.fetchall())
+        conn.rollback()
+    return OutsideRows(before, after, undated, sample)
 
 
 def extract(url: str, table: SourceTable, window: Window | None = None) -> pa.Table:

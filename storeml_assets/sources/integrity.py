@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from storeml_assets.io.pg_tables import qualified, quote
 from storeml_assets.sources.catalog import Reference, SourceTable
+from storeml_assets.sources.extract import Window, count_outside
 
 RAW = "raw"
 SAMPLE_SIZE = 10
@@ -135,4 +136,25 @@ def check_reviews_purchased(conn: Connection) -> IntegrityResult:
         f"({total - checked:,} await their order's extraction)",
         {"violations": violations, "checked_reviews": checked, "awaiting_order": total - checked,
          "sample": [str(s) for s in sample]},
+    )
+
+
+def check_rows_in_partition_range(url: str, table: SourceTable, window: Window) -> IntegrityResult:
+    """Every source row of an event table is dated inside the daily partitions (else it never reaches raw).
+
+    Reads the source database at ``url``: the rows in question are exactly those raw does not have.
+    """
+    outside = count_outside(url, table, window)
+    label = f"{window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d}"
+    return IntegrityResult(
+        outside.total == 0,
+        f"{outside.total:,} source rows of {table.name} outside the partitions {label} are not extracted "
+        f"({outside.before:,} before, {outside.after:,} after, {outside.undated:,} without an event time)",
+        {
+            "rows_outside_partitions": outside.total,
+            "rows_before_first_partition": outside.before,
+            "rows_after_last_partition": outside.after,
+            "rows_without_event_time": outside.undated,
+            "sample": list(outside.sample),
+        },
     )
