@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,14 +11,22 @@ import typer
 
 from storeml_assets.bundles.cli import register as register_rules
 from storeml_assets.checks_cli import register as register_check
-from storeml_assets.console import console, print_error
+from storeml_assets.console import (
+    LOG_FILE_NAME,
+    configure_logging,
+    console,
+    fail,
+    print_error,
+    route_library_output,
+)
 from storeml_assets.db.cli import db_app
 from storeml_assets.db.embedded import EmbeddedPostgresError
 from storeml_assets.db.locator import DatabaseUnreachableError
 from storeml_assets.db.migrate import MigrationError
-from storeml_assets.instance import project_instance_env
+from storeml_assets.db.urls import first_line
+from storeml_assets.instance import project_instance_env, write_dotenv
 from storeml_assets.mlops_cli import register as register_mlops
-from storeml_assets.settings import get_settings
+from storeml_assets.settings import SettingsError, get_settings
 
 app = typer.Typer(
     name="storeml",
@@ -29,6 +38,21 @@ app.add_typer(db_app, name="db")
 register_rules(app)
 register_mlops(app)
 register_check(app)
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help=f"Stream library logs to stderr (default: $STOREML_HOME/logs/{LOG_FILE_NAME})."
+    ),
+) -> None:
+    """storeml: a Dagster asset-graph ML platform for an e-commerce storefront."""
+    settings = get_settings()  # every STOREML_* variable is checked before any command does work
+    configure_logging(settings.home / "logs", verbose=verbose)
+    try:
+        write_dotenv(settings)  # plain `dagster ...` commands in the checkout find the same instance
+    except OSError as exc:
+        logging.getLogger("storeml").warning("cannot write %s/.env: %s", settings.project_root, exc.strerror)
 
 
 @app.command()
@@ -48,7 +72,37 @@ def dev(
     workspace = settings.project_root / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
     args = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
-    os.chdir(settings.project_root)
+    # run from the instance's own folder: Dagster warns when a dagster.yaml sits in the working
+    # directory but DAGSTER_HOME is elsewhere (the checkout holds the source of the linked file)
+    os.chdir(settings.dagster_home)
+    os.execve(args[0], args, env)
+
+
+@app.command()
+def mlflow(
+    host: str = typer.Option("127.0.0.1", help="Address the MLflow UI binds to."),
+    port: int = typer.Option(5000, min=1, max=65535, help="Port of the MLflow UI."),
+) -> None:
+    """Run the MLflow UI on the project's tracking store (the `mlflow` database) and artifacts."""
+    from storeml_assets.ml.mlflow_resource import TRACKING_URI_ENV, MlflowTracking
+
+    settings = get_settings()
+    configured = os.environ.get(TRACKING_URI_ENV, "").strip()
+    if configured.startswith(("http://", "https://")):
+        console.print(f"MLflow tracks to a server: open {MlflowTracking().display_uri}", highlight=False)
+        return
+    from storeml_assets.db.migrate import migrate
+
+    migrate(settings, databases=["mlflow"])
+    tracking = MlflowTracking()
+    env = dict(os.environ)
+    # the store URI goes through the environment, never the command line (visible in `ps`)
+    env["MLFLOW_BACKEND_STORE_URI"] = tracking.resolved_tracking_uri()
+    env["MLFLOW_DEFAULT_ARTIFACT_ROOT"] = tracking.resolved_artifact_location()
+    console.print(f"[bold green]MLflow UI[/] at http://{host}:{port} (store {tracking.display_uri}, "
+                  f"artifacts in {settings.mlflow_artifacts_dir}; Ctrl-C stops it)", highlight=False)
+    executable = Path(sys.executable).with_name("mlflow")
+    args = [str(executable), "server", "--host", host, "--port", str(port)]
     os.execve(args[0], args, env)
 
 
@@ -93,8 +147,19 @@ def demo(
     verbose: bool = typer.Option(False, "--verbose", help="Print Dagster's run logs too."),
 ) -> None:
     """Migrate, simulate, materialize the whole graph with every check, and print a summary."""
+    from storeml_assets.synthetic.scales import SCALES
+
+    # every argument is checked before any work (exit 2, like any usage error)
+    if scale not in SCALES:
+        fail(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}", code=2)
+    if seed < 0:
+        fail(f"--seed must be zero or positive, got {seed}", code=2)
+
+    import mlflow  # noqa: F401 - imported here so its stderr output can be routed to the log file
+
     from storeml_assets.demo import BlockingCheckFailed, Demo, print_summary
 
+    route_library_output(verbose=verbose)
     settings = get_settings()
     console.print(f"[bold]storeml demo[/] (scale {scale}{', drift' if drift else ''}, seed {seed})")
     runner = Demo(settings, console, scale=scale, drift=drift, seed=seed, log_level="DEBUG" if verbose else "WARNING")
@@ -110,11 +175,18 @@ def demo(
 
 
 def main() -> None:
-    """Entry point with storeml's known errors turned into one clear line."""
+    """Entry point: every error is one clear, redacted line (the traceback goes to the log file)."""
     try:
         app()
+    except SettingsError as exc:
+        print_error(str(exc))
+        sys.exit(2)
     except (EmbeddedPostgresError, DatabaseUnreachableError, MigrationError, ValueError) as exc:
         print_error(str(exc))
+        sys.exit(1)
+    except Exception as exc:  # an unexpected error: one line here, the redacted traceback in the log
+        logging.getLogger("storeml").exception("unexpected error")
+        print_error(f"{type(exc).__name__}: {first_line(exc)} (traceback in $STOREML_HOME/logs/{LOG_FILE_NAME})")
         sys.exit(1)
 
 

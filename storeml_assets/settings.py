@@ -38,6 +38,10 @@ DATABASE_URL_ENV: dict[str, str] = {
 DEFAULT_EMBEDDED_PORT = 54329
 
 
+class SettingsError(ValueError):
+    """A ``STOREML_*`` variable has a value storeml cannot use; the message names the variable."""
+
+
 def _project_root() -> Path:
     """The checkout this package is installed from (editable install), else the cwd."""
     candidate = Path(__file__).resolve().parents[1]
@@ -55,7 +59,7 @@ def _env_bool(name: str, default: bool) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise ValueError(f"{name} must be true or false, got {raw!r}")
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -65,17 +69,20 @@ def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: in
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ValueError(f"{name} must be {bounds}, got {value}")
+        raise SettingsError(f"{name} must be {bounds}, got {value}")
     return value
 
 
 def _env_url(name: str) -> str | None:
     """A database URL variable, checked; the error names the variable, never the password."""
     raw = os.environ.get(name, "").strip()
-    return check_url(raw, name) if raw else None
+    try:
+        return check_url(raw, name) if raw else None
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class Settings:
         overrides = {db: url for db, var in DATABASE_URL_ENV.items() if (url := _env_url(var))}
         source_mode = os.environ.get("STOREML_SOURCE_MODE", "synthetic").strip().lower()
         if source_mode not in {"synthetic", "external"}:
-            raise ValueError(
+            raise SettingsError(
                 f"STOREML_SOURCE_MODE must be 'synthetic' or 'external', got {source_mode!r}"
             )
         return cls(
