@@ -66,10 +66,10 @@ def configure_logging(log_dir: Path, *, verbose: bool) -> Path | None:
     Idempotent: a second call replaces the handler the first one installed.
     """
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, _MARK, False):
-            root.removeHandler(handler)
-            handler.close()
+    for old in list(root.handlers):
+        if getattr(old, _MARK, False):
+            root.removeHandler(old)
+            old.close()
     path: Path | None = None
     handler: logging.Handler
     if verbose:

@@ -31,7 +31,7 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
         return {}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
+    def from_config_value(
         cls, inst_data: Any, config_value: Mapping[str, Any]
     ) -> ProjectPostgresStorage:
         from storeml_assets.db.migrate import migrate
