@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from storeml_assets.ml.train import EvaluationResult
+
+if TYPE_CHECKING:  # the drift module imports Evidently
+    from storeml_assets.ml.drift import DriftSummary
 
 NO_CHAMPION = "no champion"
 
@@ -148,11 +151,21 @@ def performance_floor(f1: float, roc_auc: float, f1_floor: float, roc_auc_floor:
     )
 
 
-def no_regression(candidate_f1: float, champion_f1: float | None, tolerance: float) -> GateResult:
-    """Gate 3: candidate F1 >= champion F1 - tolerance (same holdout); passes with no champion."""
+def no_regression(candidate_f1: float, champion_f1: float | None, tolerance: float,
+                  identical_to_champion: str | None = None) -> GateResult:
+    """Gate 3: candidate F1 >= champion F1 - tolerance (same holdout); passes with no champion.
+
+    ``identical_to_champion`` (why the candidate was trained on exactly the champion's data with the
+    same code) fails the gate whatever the F1s say: the tolerance would let an identical model through
+    as a "new" version.
+    """
     if champion_f1 is None:
         return GateResult("no_regression", True, {"candidate_f1": candidate_f1, "champion_f1": None},
                           None, NO_CHAMPION)
+    if identical_to_champion:
+        return GateResult("no_regression", False,
+                          {"candidate_f1": candidate_f1, "champion_f1": champion_f1, "identical_data": True},
+                          champion_f1 - tolerance, identical_to_champion)
     minimum = champion_f1 - tolerance
     passed = _ge(candidate_f1, minimum)
     relation = ">=" if passed else "<"
@@ -196,15 +209,28 @@ def calibration(candidate_brier: float, champion_brier: float | None, tolerance:
     )
 
 
-def data_drift(drift_share: float, max_share: float) -> GateResult:
-    """Gate 5: drift share between training data and current data <= threshold."""
-    passed = drift_share is not None and math.isfinite(drift_share) and drift_share <= max_share
+def data_drift(drift: DriftSummary | float | None, max_share: float) -> GateResult:
+    """Gate 5: drift share between the training rows and the current features <= threshold.
+
+    ``drift`` is the drift summary (:func:`storeml_assets.models.features.customer_drift`) or a bare
+    share. A summary that could not judge ("not enough data to judge drift (N reference / M current
+    rows < K)") passes the gate with that reason: too little data is no evidence of drift.
+    """
+    share: float | None
+    compared = ""
+    if drift is None or isinstance(drift, int | float):
+        share = None if drift is None else float(drift)
+    elif not drift.judged:
+        return GateResult(name="data_drift", passed=True, value=None, threshold=max_share, reason=drift.reason)
+    else:
+        share, compared = drift.drift_share, f" ({drift.drifted_count} of {drift.column_count} columns)"
+    passed = share is not None and math.isfinite(share) and share <= max_share
     return GateResult(
         name="data_drift",
         passed=passed,
-        value=drift_share,
+        value=share,
         threshold=max_share,
-        reason=f"drift share {_fmt(drift_share)} {'<=' if passed else '>'} {max_share}",
+        reason=f"drift share {_fmt(share)}{compared} {'<=' if passed else '>'} {max_share}",
     )
 
 
@@ -261,18 +287,22 @@ def evaluate_gates(
     *,
     training_rows: int,
     failed_checks: list[str],
-    drift_share: float,
+    drift_share: DriftSummary | float | None,
     config: GateConfig | None = None,
+    identical_to_champion: str | None = None,
 ) -> Decision:
     """Run the six gates; ``promote`` only when every gate passes.
 
-    ``champion`` must be the champion model scored on the same holdout as ``candidate``.
+    ``champion`` must be the champion model scored on the same holdout as ``candidate``;
+    ``identical_to_champion`` says why the candidate is the champion's data and code again (see
+    :func:`no_regression`).
     """
     config = config or GateConfig()
     gates = [
         data_volume(training_rows, config.min_training_rows, failed_checks),
         performance_floor(candidate.f1, candidate.roc_auc, config.f1_floor, config.roc_auc_floor),
-        no_regression(candidate.f1, champion.f1 if champion else None, config.f1_regression_tolerance),
+        no_regression(candidate.f1, champion.f1 if champion else None, config.f1_regression_tolerance,
+                      identical_to_champion),
         calibration(candidate.brier, champion.brier if champion else None, config.brier_tolerance,
                     config.brier_max),
         data_drift(drift_share, config.drift_share_max),

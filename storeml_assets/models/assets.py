@@ -11,25 +11,31 @@ Thin Dagster wiring over :mod:`storeml_assets.models.features`, :mod:`~storeml_a
 - ``promotion/promotion_decision`` returns a ``dg.MaterializeResult``: the decision lives in
   ``mlops.retraining_decisions`` / ``mlops.model_versions`` and the registry alias ``champion``.
 
-Blocking source checks stop training: in a run that includes them Dagster skips the downstream
-steps when they fail; in any run, the model asset also reads the latest completed evaluation of
-every blocking source check (``min_rows``, ``primary_key_unique_not_null`` on each ``raw`` table)
-from the instance and refuses to train when one failed. A check that was never evaluated does not
-block.
+Blocking checks stop training: in a run that includes them Dagster skips the downstream steps when
+they fail; in any run, the model asset also reads the latest completed evaluation of every blocking
+check of every asset upstream of it in the code location's graph (the ``raw`` source checks and the
+warehouse integrity checks: the features depend on ``warehouse/customers`` and
+``warehouse/transactions``, which conform the same users and orders) and refuses to train when one
+failed. A check that was never evaluated does not block.
+
+Each training attempt records its data basis (:class:`~storeml_assets.models.training.DataBasis`: the
+newest order and the order count its training set saw, the code version, the retraining-trigger
+settings that launched it) in ``mlops.model_versions.metadata``; the retraining sensor reads it.
+The promotion step judges exactly the candidate its own upstream step produced: the run id and
+version come from the ``models/purchase_propensity`` materialization of the same run (or, in a run
+without it, the newest one), never from the shared ``challenger`` alias; a candidate gets one decision.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import polars as pl
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from mlflow import log_metrics, log_params, set_tags
 from mlflow.sklearn import load_model as load_sklearn_model
 from pydantic import Field
 
-from storeml_assets.ml.drift import drift_summary
 from storeml_assets.ml.gates import GateConfig, evaluate_gates
 from storeml_assets.ml.mlflow_resource import CHALLENGER, CHAMPION, MlflowTracking
 from storeml_assets.ml.train import evaluate, evaluation_plots, flip_labels, predict_scores, train_model
@@ -43,11 +49,15 @@ from storeml_assets.models.features import (
     RAW_COLUMNS,
     SEGMENT_COLUMNS,
     build_customer_features,
+    customer_drift,
     load_raw_frames,
 )
 from storeml_assets.models.training import (
+    TRIGGER_CONFIG_TAG,
     CutoffPlan,
+    DataBasis,
     build_training_set,
+    data_basis,
     history_end,
     oracle_comparison,
     plan_cutoffs,
@@ -57,8 +67,6 @@ from storeml_assets.models.training import (
 )
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources.assets import raw_key
-from storeml_assets.sources.catalog import CATALOG
-from storeml_assets.sources.checks import MIN_ROWS_CHECK, PRIMARY_KEY_CHECK
 
 FEATURES_GROUP = "features"
 MODELS_GROUP = "models"
@@ -70,27 +78,72 @@ PURCHASE_PROPENSITY_KEY = dg.AssetKey(["models", "purchase_propensity"])
 PROMOTION_DECISION_KEY = dg.AssetKey(["promotion", "promotion_decision"])
 
 MODEL_NAME = "purchase_propensity"
+#: Code version of the candidate training; a training attempt records it, and a new one gives the
+#: retraining sensor a reason to train again on data an attempt already saw.
+MODEL_CODE_VERSION = "1"
 RAW_DEPS = [raw_key(table) for table in RAW_COLUMNS]
-BLOCKING_SOURCE_CHECKS = (MIN_ROWS_CHECK, PRIMARY_KEY_CHECK)
-_COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+#: Warehouse tables conforming the users and orders the features read: their blocking integrity
+#: checks (keys, references) guard the features and everything trained on them.
+WAREHOUSE_DEPS = [dg.AssetKey(["warehouse", "customers"]), dg.AssetKey(["warehouse", "transactions"])]
+#: Completed evaluations looked at per check when finding its latest verdict.
+_CHECK_HISTORY = 20
 
 
 # --- shared helpers ------------------------------------------------------------------------------
 
 
-def blocking_check_keys() -> list[dg.AssetCheckKey]:
-    """The blocking checks of every source table (``min_rows`` and the primary-key check)."""
-    return [dg.AssetCheckKey(raw_key(table), name) for table in CATALOG for name in BLOCKING_SOURCE_CHECKS]
+def upstream_blocking_checks(repository: dg.RepositoryDefinition, key: dg.AssetKey) -> list[dg.AssetCheckKey]:
+    """Every blocking check of every asset upstream of ``key`` in the repository's asset graph."""
+    assets = list({id(d): d for d in repository.assets_defs_by_key.values()}.values())
+    upstream = dg.AssetSelection.assets(key).upstream().resolve(assets) - {key}
+    check_defs = list({id(d): d for d in repository.asset_checks_defs_by_key.values()}.values())
+    specs = [spec for d in [*assets, *check_defs] for spec in d.check_specs]
+    keys = {spec.key for spec in specs if spec.blocking and spec.asset_key in upstream}
+    return sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
 
 
-def failed_blocking_checks(instance: dg.DagsterInstance) -> list[str]:
-    """``raw/<table>:<check>`` of every blocking source check whose latest completed evaluation failed."""
+def failed_checks(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) -> list[str]:
+    """``<asset>:<check>`` of every check in ``keys`` whose latest completed evaluation failed with
+    severity ERROR (a check never evaluated, or only planned, does not count)."""
     failed = []
-    for key in blocking_check_keys():
-        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=1, status=_COMPLETED)
-        if records and records[0].status == AssetCheckExecutionRecordStatus.FAILED:
+    for key in keys:
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=_CHECK_HISTORY)
+        latest = next((r.evaluation for r in history if r.evaluation is not None), None)
+        if latest is not None and not latest.passed and latest.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{key.asset_key.to_user_string()}:{key.name}")
     return failed
+
+
+def failed_blocking_checks(context: dg.AssetExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The blocking checks upstream of ``key`` whose latest completed evaluation failed."""
+    return failed_checks(context.instance, upstream_blocking_checks(context.repository_def, key))
+
+
+def _lineage(run: dg.DagsterRun) -> list[str]:
+    """The run and the runs it re-executes (a retry's parent and root), nearest first."""
+    ids = [run.run_id, run.parent_run_id, run.root_run_id]
+    return [i for n, i in enumerate(ids) if i and i not in ids[:n]]
+
+
+def materialization_metadata(
+    instance: dg.DagsterInstance, key: dg.AssetKey, run: dg.DagsterRun, *, fallback_to_latest: bool = True
+) -> tuple[dict[str, Any], str] | None:
+    """Metadata values of ``key``'s materialization in ``run`` (or in the run it re-executes), and the
+    run id it came from; without one there, the newest materialization of ``key`` when
+    ``fallback_to_latest``; None when there is none."""
+    records = instance.fetch_materializations(key, limit=100).records
+    for run_id in _lineage(run):
+        mine = [r for r in records if r.run_id == run_id and r.asset_materialization is not None]
+        if mine:
+            return _metadata_values(mine[0]), run_id
+    if not fallback_to_latest:
+        return None
+    latest = next((r for r in records if r.asset_materialization is not None), None)
+    return None if latest is None else (_metadata_values(latest), latest.run_id)
+
+
+def _metadata_values(record: Any) -> dict[str, Any]:
+    return {name: value.value for name, value in record.asset_materialization.metadata.items()}
 
 
 def _raw_history(storeml_db: PostgresResource, cutoff_date: str | None) -> tuple[dict[str, pl.DataFrame], datetime]:
@@ -142,7 +195,7 @@ class TrainingSetConfig(FeatureConfig):
 @dg.asset(
     key=CUSTOMER_FEATURES_KEY,
     group_name=FEATURES_GROUP,
-    deps=RAW_DEPS,
+    deps=[*RAW_DEPS, *WAREHOUSE_DEPS],
     kinds={"polars", "postgres"},
     owners=["team:ml"],
     code_version="1",
@@ -171,7 +224,7 @@ def customer_features(
 @dg.asset(
     key=TRAINING_SET_KEY,
     group_name=FEATURES_GROUP,
-    deps=RAW_DEPS,
+    deps=[*RAW_DEPS, *WAREHOUSE_DEPS],
     kinds={"polars", "postgres"},
     owners=["team:ml"],
     code_version="1",
@@ -193,8 +246,11 @@ def training_set(
             "history before it: its features are truncated (fewer train_cutoffs or a longer history fix this)"
         )
     summary = split_summary(data).with_columns(pl.col("cutoff").dt.strftime("%Y-%m-%d"))
+    basis = data_basis(frames["orders"], end)
     context.add_output_metadata(
         {
+            "data_hwm": dg.MetadataValue.text(basis.data_hwm.isoformat() if basis.data_hwm else ""),
+            "orders_seen": dg.MetadataValue.int(basis.orders_seen or 0),
             "plan": dg.MetadataValue.json(plan.to_dict()),
             "splits": dg.MetadataValue.md(_markdown(summary)),
             "train_rows": dg.MetadataValue.int(int(summary.filter(pl.col("split") == "train")["rows"].sum())),
@@ -255,7 +311,7 @@ def _oracle_figures(model: Any, current: pl.DataFrame, truth: pd.DataFrame | Non
     },
     kinds={"sklearn", "mlflow"},
     owners=["team:ml"],
-    code_version="1",
+    code_version=MODEL_CODE_VERSION,
 )
 def purchase_propensity(
     context: dg.AssetExecutionContext,
@@ -266,10 +322,10 @@ def purchase_propensity(
     customer_features: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """Purchase-propensity candidate (calibrated gradient boosting), registered in MLflow as the new challenger."""
-    failed = failed_blocking_checks(context.instance)
+    failed = failed_blocking_checks(context, PURCHASE_PROPENSITY_KEY)
     if failed:
         raise dg.Failure(
-            description=f"refusing to train: blocking source checks failed: {', '.join(failed)}",
+            description=f"refusing to train: blocking checks upstream failed: {', '.join(failed)}",
             metadata={"failed_checks": dg.MetadataValue.json(failed)},
         )
     if not 0.0 <= config.label_noise <= 1.0:
@@ -290,6 +346,7 @@ def purchase_propensity(
     horizon = int((holdout_cutoff - cutoffs[-1]).days) if cutoffs else 30
     plan = CutoffPlan(end=holdout_cutoff, train=tuple(cutoffs), holdout=holdout_cutoff, horizon_days=horizon)
     window = plan.training_window
+    basis = _training_basis(context, storeml_db, holdout_cutoff + timedelta(days=horizon))
     metrics = result.metrics()
     params = {
         "model_name": MODEL_NAME,
@@ -332,6 +389,7 @@ def purchase_propensity(
                 "segment_f1": result.segment_f1,
                 "oracle": oracle,
                 "dagster_run_id": context.run.run_id,
+                **basis.to_metadata(),
             },
         )
 
@@ -341,6 +399,8 @@ def purchase_propensity(
         "registry_alias": dg.MetadataValue.text(CHALLENGER),
         **{name: dg.MetadataValue.float(float(value)) for name, value in metrics.items()},
         "training_rows": dg.MetadataValue.int(len(train)),
+        "data_hwm": dg.MetadataValue.text(basis.data_hwm.isoformat() if basis.data_hwm else ""),
+        "orders_seen": dg.MetadataValue.int(basis.orders_seen or 0),
         "label_noise": dg.MetadataValue.float(config.label_noise),
         "segment_f1": dg.MetadataValue.md(mlops.segment_f1_markdown(result)),
     }
@@ -356,6 +416,24 @@ def purchase_propensity(
            if oracle.get("available") else "")
     )
     return dg.MaterializeResult(metadata=meta)
+
+
+def _training_basis(context: dg.AssetExecutionContext, storeml_db: PostgresResource, end: datetime) -> DataBasis:
+    """The data basis of this attempt: what the training set it loaded saw (its materialization's
+    ``data_hwm`` / ``orders_seen``), else the orders in ``raw.orders`` before ``end``."""
+    trigger = context.run.tags.get(TRIGGER_CONFIG_TAG)
+    found = materialization_metadata(context.instance, TRAINING_SET_KEY, context.run)
+    if found is not None and found[0].get("data_hwm") and found[0].get("orders_seen") is not None:
+        meta = found[0]
+        return DataBasis(datetime.fromisoformat(str(meta["data_hwm"])), int(meta["orders_seen"]),
+                         MODEL_CODE_VERSION, trigger)
+    context.log.warning("features/training_set recorded no data high-water mark: measuring raw.orders now")
+    frame = storeml_db.read_sql(
+        "select max(ordered_at) as hwm, count(*) as seen from raw.orders where ordered_at < :end", {"end": end}
+    )
+    hwm = frame["hwm"].iloc[0]
+    return DataBasis(None if pd.isna(hwm) else pd.Timestamp(hwm).to_pydatetime(), int(frame["seen"].iloc[0]),
+                     MODEL_CODE_VERSION, trigger)
 
 
 def _evaluation_json(evaluation: dict[str, Any], oracle: dict[str, Any]) -> str:
@@ -385,8 +463,8 @@ class PromotionConfig(dg.Config):
     brier_max: float = Field(default=GateConfig.brier_max, description="Gate 4 calibration: absolute maximum Brier score.")
     drift_share_max: float = Field(
         default=GateConfig.drift_share_max,
-        description="Gate 5 data_drift: maximum share of drifted numeric features between the candidate's "
-        "training rows and the current features.",
+        description="Gate 5 data_drift: maximum share of drifted drift columns (the trailing-window profile of "
+        "active customers) between the candidate's training rows and the current features.",
     )
     segment_f1_floor: float = Field(default=GateConfig.segment_f1_floor,
                                     description="Gate 6 segment_consistency: minimum F1 of every segment.")
@@ -412,6 +490,39 @@ def _registry_run_id(mlflow: MlflowTracking, alias: str) -> tuple[str, str] | No
     return None if run_id is None else (version, run_id)
 
 
+def _own_candidate(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    """(version, MLflow run id) of the candidate this run's ``models/purchase_propensity`` step produced
+    (in a run without that step: its newest materialization)."""
+    found = materialization_metadata(context.instance, PURCHASE_PROPENSITY_KEY, context.run)
+    if found is None:
+        raise dg.Failure(f"{PURCHASE_PROPENSITY_KEY.to_user_string()} was never materialized: train a candidate first")
+    meta, source_run = found
+    run_id, version = meta.get("mlflow_run_id"), meta.get("model_version")
+    if not run_id or not version:
+        raise dg.Failure(f"the {PURCHASE_PROPENSITY_KEY.to_user_string()} materialization of Dagster run {source_run} "
+                         "names no mlflow_run_id/model_version")
+    if source_run not in _lineage(context.run):
+        context.log.info(f"no candidate trained in this run: judging v{version} (MLflow run {run_id}) "
+                         f"trained by Dagster run {source_run}")
+    return str(version), str(run_id)
+
+
+def identical_data_reason(candidate: dict[str, Any], champion: dict[str, Any] | None) -> str | None:
+    """Why the candidate brings nothing new (same data basis and code version as the champion), or None.
+
+    ``candidate`` / ``champion`` are ``mlops.model_versions`` rows; a row without a recorded basis
+    (trained before bases were recorded) is never called identical.
+    """
+    if champion is None:
+        return None
+    mine = DataBasis.from_metadata(candidate.get("metadata"))
+    theirs = DataBasis.from_metadata(champion.get("metadata"))
+    if mine is None or theirs is None or not mine.same_data(theirs) or mine.code_version != theirs.code_version:
+        return None
+    return (f"trained on exactly the data of champion v{champion['model_version']} ({mine.describe()}) with the "
+            f"same code version {mine.code_version}: not a new model")
+
+
 @dg.asset(
     key=PROMOTION_DECISION_KEY,
     group_name=PROMOTION_GROUP,
@@ -432,17 +543,22 @@ def promotion_decision(
     training_set: pl.DataFrame,
     customer_features: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """Promote or reject the challenger: six gates against the champion on the same holdout; the champion alias moves only on promote."""
-    challenger = _registry_run_id(mlflow, CHALLENGER)
-    if challenger is None:
-        raise dg.Failure(f"registered model {MODEL_NAME!r} has no {CHALLENGER!r} version: train a candidate first")
-    version, candidate_run_id = challenger
+    """Promote or reject the candidate trained upstream in this run: six gates against the champion on the same holdout; the champion alias moves only on promote."""
+    version, candidate_run_id = _own_candidate(context)
+    with storeml_db.connect() as conn:
+        row = mlops.model_version_row(conn, candidate_run_id)
+        earlier = mlops.decision_of(conn, candidate_run_id)
+    if row is None:
+        raise dg.Failure(f"candidate run {candidate_run_id} (v{version}) has no mlops.model_versions row")
+    if earlier is not None:
+        raise dg.Failure(f"candidate v{version} (MLflow run {candidate_run_id}) already has decision "
+                         f"#{earlier['id']} ({earlier['action']}): a model version gets one decision; train a new candidate")
     champion = _registry_run_id(mlflow, CHAMPION)
     if champion is not None and champion[0] == version:
-        raise dg.Failure(f"challenger version {version} is already the champion: train a new candidate first")
+        raise dg.Failure(f"candidate version {version} is already the champion: train a new candidate first")
 
     train, holdout = split_training_set(training_set)
-    candidate_model = load_sklearn_model(f"models:/{MODEL_NAME}@{CHALLENGER}")
+    candidate_model = load_sklearn_model(f"models:/{MODEL_NAME}/{version}")
     candidate = evaluate(candidate_model, holdout, label=LABEL, features=FEATURE_SPEC, segment_columns=SEGMENT_COLUMNS)
     champion_result = None
     if champion is not None:
@@ -451,26 +567,29 @@ def promotion_decision(
                                    segment_columns=SEGMENT_COLUMNS)
 
     gates = config.gate_config()
-    drift = drift_summary(train, to_model_frame(customer_features), columns=FEATURE_SPEC.numeric,
-                          drift_share_threshold=max(min(gates.drift_share_max, 1.0), 1e-9))
-    failed = failed_blocking_checks(context.instance)
-    with storeml_db.connect() as conn:
-        row = mlops.model_version_row(conn, candidate_run_id)
-    if row is None:
-        raise dg.Failure(f"challenger run {candidate_run_id} has no mlops.model_versions row")
+    # the one drift comparison (DRIFT_COLUMNS of the active customers), shared with monitoring/feature_drift
+    drift = customer_drift(pl.from_pandas(train), customer_features,
+                           drift_share_threshold=max(min(gates.drift_share_max, 1.0), 1e-9))
+    failed = failed_blocking_checks(context, PROMOTION_DECISION_KEY)
     training_rows = int(row["training_rows"] or len(train))
+    with storeml_db.connect() as conn:
+        champion_row = mlops.model_version_row(conn, champion[1]) if champion else None
+    identical = identical_data_reason(row, champion_row)
 
     decision = evaluate_gates(candidate, champion_result, training_rows=training_rows, failed_checks=failed,
-                              drift_share=drift.drift_share, config=gates)
+                              drift_share=drift, config=gates, identical_to_champion=identical)
     with storeml_db.connect() as conn:
-        decision_id = mlops.record_decision(
-            conn,
-            model_name=MODEL_NAME,
-            decision=decision,
-            candidate_run_id=candidate_run_id,
-            champion_run_id=champion[1] if champion else None,
-            dagster_run_id=context.run.run_id,
-        )
+        try:
+            decision_id = mlops.record_decision(
+                conn,
+                model_name=MODEL_NAME,
+                decision=decision,
+                candidate_run_id=candidate_run_id,
+                champion_run_id=champion[1] if champion else None,
+                dagster_run_id=context.run.run_id,
+            )
+        except mlops.DecisionExistsError as exc:
+            raise dg.Failure(str(exc)) from None
         mlops.apply_decision(conn, model_name=MODEL_NAME, action=decision.action, candidate_run_id=candidate_run_id)
         if decision.action == "promote":
             mlflow.promote(MODEL_NAME, version)  # inside the transaction: a registry error rolls the rows back
@@ -488,7 +607,9 @@ def promotion_decision(
         "candidate_f1": dg.MetadataValue.float(candidate.f1),
         "candidate_brier": dg.MetadataValue.float(candidate.brier),
         "candidate_roc_auc": dg.MetadataValue.float(candidate.roc_auc),
-        "drift_share": dg.MetadataValue.float(drift.drift_share),
+        "drift_share": dg.MetadataValue.float(drift.drift_share) if drift.drift_share is not None
+        else dg.MetadataValue.text("n/a"),
+        "drift_verdict": dg.MetadataValue.text(drift.reason),
         "drifted_columns": dg.MetadataValue.json(drift.drifted_columns),
         "failed_blocking_checks": dg.MetadataValue.json(failed),
     }

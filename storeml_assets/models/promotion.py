@@ -152,6 +152,35 @@ def production_row(conn: Connection, model_name: str | None = None) -> dict[str,
     return dict(row) if row else None
 
 
+def newest_attempt_row(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
+    """The newest ``model_versions`` row (the latest training attempt, whatever its status) of
+    ``model_name``, or of any model when no name is given; None when nothing was trained yet."""
+    query = "select * from mlops.model_versions "
+    params: dict[str, Any] = {}
+    if model_name:
+        query += "where model_name = :name "
+        params["name"] = model_name
+    query += "order by created_at desc, id desc limit 1"
+    row = conn.execute(sa.text(query), params).mappings().first()
+    return dict(row) if row else None
+
+
+class DecisionExistsError(ValueError):
+    """A candidate already has its promotion decision (one decision per model version)."""
+
+
+def decision_of(conn: Connection, candidate_run_id: str) -> dict[str, Any] | None:
+    """The decision recorded for a candidate run (id, action, dagster_run_id), or None."""
+    row = conn.execute(
+        sa.text(
+            "select id, action, dagster_run_id from mlops.retraining_decisions "
+            "where candidate_mlflow_run_id = :run_id and duplicate_of is null order by id limit 1"
+        ),
+        {"run_id": candidate_run_id},
+    ).mappings().first()
+    return dict(row) if row else None
+
+
 def record_decision(
     conn: Connection,
     *,
@@ -161,12 +190,18 @@ def record_decision(
     champion_run_id: str | None,
     dagster_run_id: str | None,
 ) -> int:
-    """Insert the decision with every gate's result; returns its id."""
+    """Insert the decision with every gate's result; returns its id.
+
+    A candidate gets one decision: a second one is refused with :class:`DecisionExistsError`
+    (the unique index ``retraining_decisions_one_per_candidate`` settles concurrent writers).
+    """
     row = conn.execute(
         sa.text(
             "insert into mlops.retraining_decisions (action, model_name, candidate_mlflow_run_id, "
             "champion_mlflow_run_id, gate_results, reasoning, dagster_run_id) values (:action, :model_name, "
-            ":candidate, :champion, cast(:gates as jsonb), :reasoning, :dagster_run_id) returning id"
+            ":candidate, :champion, cast(:gates as jsonb), :reasoning, :dagster_run_id) "
+            "on conflict (candidate_mlflow_run_id) where candidate_mlflow_run_id is not null and duplicate_of is null "
+            "do nothing returning id"
         ),
         {
             "action": decision.action,
@@ -177,7 +212,14 @@ def record_decision(
             "reasoning": decision.reasoning,
             "dagster_run_id": dagster_run_id,
         },
-    ).one()
+    ).one_or_none()
+    if row is None:
+        existing = decision_of(conn, candidate_run_id) or {}
+        raise DecisionExistsError(
+            f"candidate run {candidate_run_id!r} already has decision #{existing.get('id', '?')} "
+            f"({existing.get('action', '?')}, Dagster run {existing.get('dagster_run_id') or '-'}): "
+            "a model version gets one decision"
+        )
     return int(row[0])
 
 

@@ -40,6 +40,9 @@ SPLIT = "split"
 TRAIN = "train"
 HOLDOUT = "holdout"
 TRAINING_COLUMNS = [*FEATURE_COLUMNS, LABEL, SPLIT]
+#: Run tag the retraining sensor sets to the fingerprint of its trigger settings; a training attempt
+#: records it in its data basis.
+TRIGGER_CONFIG_TAG = "storeml/trigger.config"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,73 @@ class CutoffPlan:
             "holdout_cutoff": self.holdout.isoformat(),
             "horizon_days": self.horizon_days,
         }
+
+
+@dataclass(frozen=True)
+class DataBasis:
+    """What one training attempt was built from: the orders it saw (their newest ``ordered_at``, the
+    data high-water mark, and their count), the training code version and the fingerprint of the
+    retraining-trigger settings that launched it (None when it was not launched by the sensor).
+
+    Recorded in ``mlops.model_versions.metadata`` (:meth:`to_metadata`); the retraining sensor compares
+    the newest attempt's basis with the data as it stands, and the promotion gates compare a
+    candidate's basis with the champion's.
+    """
+
+    data_hwm: datetime | None
+    orders_seen: int | None
+    code_version: str | None = None
+    trigger_config: str | None = None
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "data_hwm": self.data_hwm.isoformat() if self.data_hwm else None,
+            "orders_seen": self.orders_seen,
+            "code_version": self.code_version,
+            "trigger_config": self.trigger_config,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> DataBasis | None:
+        """The basis recorded in a ``model_versions.metadata`` mapping; None when it holds none
+        (versions trained before bases were recorded)."""
+        if not metadata or metadata.get("data_hwm") is None or metadata.get("orders_seen") is None:
+            return None
+        raw = str(metadata["data_hwm"]).replace("Z", "+00:00")
+        try:
+            hwm = as_utc(datetime.fromisoformat(raw))
+            seen = int(metadata["orders_seen"])
+        except (TypeError, ValueError):
+            raise ValueError(f"model_versions.metadata has a malformed data basis: data_hwm={raw!r}, "
+                             f"orders_seen={metadata['orders_seen']!r}") from None
+        code = metadata.get("code_version")
+        trigger = metadata.get("trigger_config")
+        return cls(hwm, seen, None if code is None else str(code), None if trigger is None else str(trigger))
+
+    def same_data(self, other: DataBasis | None) -> bool:
+        """Both saw exactly the same orders (same high-water mark and count)."""
+        return other is not None and self.data_hwm == other.data_hwm and self.orders_seen == other.orders_seen
+
+    def describe(self) -> str:
+        hwm = f"{self.data_hwm:%Y-%m-%d %H:%M:%S}" if self.data_hwm else "none"
+        return f"{self.orders_seen or 0:,} orders up to {hwm}"
+
+
+def data_basis(orders: pl.DataFrame, end: datetime, *, code_version: str | None = None,
+               trigger_config: str | None = None) -> DataBasis:
+    """The basis of a training set built with history end ``end``: the orders placed before it."""
+    if "ordered_at" not in orders.columns:
+        raise ValueError("cannot measure the data high-water mark: the orders frame lacks ordered_at")
+    column = pl.col("ordered_at")
+    dtype = orders.schema["ordered_at"]
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        seen = orders.filter(column < as_utc(end).replace(tzinfo=None))
+    else:
+        seen = orders.filter(column < as_utc(end))
+    newest = seen.get_column("ordered_at").max()
+    if newest is not None and not isinstance(newest, datetime):
+        raise ValueError(f"orders.ordered_at must be timestamps, got {type(newest).__name__}")
+    return DataBasis(as_utc(newest) if newest is not None else None, seen.height, code_version, trigger_config)
 
 
 def history_end(orders: pl.DataFrame) -> datetime:

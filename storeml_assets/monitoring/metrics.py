@@ -12,21 +12,25 @@ Rows for ``mlops.monitoring_metrics`` (:class:`MetricRow`):
   ``score_mean_reference`` / ``score_mean_current``.
 - ``trigger``: ``trigger:<kind>`` written by the retraining sensor when it requests a run.
 
-Retraining triggers (:func:`evaluate_triggers`), each with a run key so that one trigger makes one
-run (Dagster skips a run key it has already seen, and the cursor remembers what fired):
+Retraining triggers (:func:`evaluate_triggers`). New data is data the newest training attempt
+(promoted, rejected or awaiting its decision) did not see: each attempt records its data basis (the
+newest ``raw.orders.ordered_at`` and the order count it saw, its code version and the fingerprint of
+the thresholds that launched it). While the orders, the code version and the thresholds are those of
+the newest attempt, nothing fires, whatever the triggers say. Otherwise:
 
-- ``drift``: the newest ``drift_share`` row (by id) is above the threshold; key ``drift:<row id>``.
-- ``new_data``: orders after the champion's training window / champion training rows exceeds the
-  share; key ``new_data:<version>:<level>``, level = floor(ratio / share), so it fires again only
-  when the ratio passes the next multiple of the share.
-- ``model_age``: the champion (its ``created_at``, i.e. training time) is older than N days; key
-  ``model_age:<version>:<level>``, level = floor(age / N): once per N days while it stays champion.
-- ``bootstrap``: no champion at all while raw orders exist; key ``bootstrap:<latest order date>``
-  (once per day of new data until a champion exists).
+- ``drift``: a ``drift_share`` row newer than the cursor's is above the threshold.
+- ``new_data``: orders after the newest attempt's high-water mark exceed the share of its training rows.
+- ``model_age``: the champion (its ``created_at``, i.e. training time) is older than N days.
+- ``bootstrap``: no champion while raw orders exist.
+
+The run they request has the data state as its run key (``retrain:<hwm>:<orders>:code<v>:cfg<fp>``),
+so one data state gets one run, across ticks, trigger kinds and daemon restarts (Dagster skips a
+run key it has already seen); each trigger's own key is ``<kind>[:<drift row id>]@<run key>``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -39,6 +43,7 @@ import polars as pl
 
 from storeml_assets.ml.drift import DriftSummary
 from storeml_assets.models.features import as_utc
+from storeml_assets.models.training import TRIGGER_CONFIG_TAG, DataBasis
 
 DRIFT = "drift"
 COVERAGE = "coverage"
@@ -303,6 +308,11 @@ class TriggerConfig:
         if self.max_model_age_days < 1:
             raise ValueError(f"max_model_age_days must be at least 1, got {self.max_model_age_days!r}")
 
+    def fingerprint(self) -> str:
+        """A short stable digest of the thresholds (recorded on the attempts the sensor launches)."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 @dataclass(frozen=True)
 class DriftObservation:
@@ -330,14 +340,44 @@ class ChampionState:
 
 
 @dataclass(frozen=True)
+class AttemptState:
+    """The newest training attempt of the model (its newest ``mlops.model_versions`` row, promoted,
+    rejected or awaiting its decision): new data is data it did not see."""
+
+    model_name: str
+    model_version: str
+    status: str
+    training_rows: int | None
+    #: What it saw; None for a version trained before data bases were recorded.
+    basis: DataBasis | None
+    #: Its training window's end: the high-water mark assumed when no basis was recorded.
+    training_window_end: datetime | None = None
+
+    @property
+    def high_water_mark(self) -> datetime | None:
+        return self.basis.data_hwm if self.basis is not None else self.training_window_end
+
+
+@dataclass(frozen=True)
 class MonitoringState:
     """Everything the sensor reads before deciding."""
 
     now: datetime
     latest_drift: DriftObservation | None
     champion: ChampionState | None
+    #: Orders placed after the newest attempt's high-water mark (None without an attempt or raw.orders).
     new_orders: int | None = None
     latest_order_at: datetime | None = None
+    attempt: AttemptState | None = None
+    #: Orders in raw.orders now (None without raw.orders).
+    order_count: int | None = None
+    #: Code version of the training as deployed now.
+    code_version: str | None = None
+
+    def current_basis(self, config: TriggerConfig) -> DataBasis:
+        """The basis a training launched now would record."""
+        return DataBasis(as_utc(self.latest_order_at) if self.latest_order_at else None, self.order_count,
+                         self.code_version, config.fingerprint())
 
 
 @dataclass(frozen=True)
@@ -369,7 +409,8 @@ class SensorCursor:
     """What the sensor has already seen (stored as JSON in Dagster's cursor)."""
 
     drift_metric_id: int = 0
-    fired: dict[str, str] = field(default_factory=dict)  # kind -> last run key fired
+    fired: dict[str, str] = field(default_factory=dict)  # kind -> last trigger run key fired
+    last_run_key: str = ""  # the run key of the last run requested
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -382,92 +423,124 @@ class SensorCursor:
         try:
             data = json.loads(raw)
             return cls(drift_metric_id=int(data.get("drift_metric_id", 0)),
-                       fired={str(k): str(v) for k, v in dict(data.get("fired", {})).items()})
+                       fired={str(k): str(v) for k, v in dict(data.get("fired", {})).items()},
+                       last_run_key=str(data.get("last_run_key", "") or ""))
         except (ValueError, TypeError, AttributeError):
             raise ValueError(f"malformed retraining sensor cursor {raw[:80]!r}") from None
 
 
-def _level_key(kind: str, version: str, level: int) -> str:
-    return f"{kind}:{version}:{level}"
+def basis_key(basis: DataBasis) -> str:
+    """The run key of a retraining on ``basis``: one run per data state, code version and thresholds."""
+    hwm = as_utc(basis.data_hwm).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if basis.data_hwm else "none"
+    return f"retrain:{hwm}:{basis.orders_seen or 0}:code{basis.code_version or '-'}:cfg{basis.trigger_config or '-'}"
 
 
-def _already(cursor: SensorCursor, kind: str, version: str, level: int) -> bool:
-    """True when this kind already fired for ``version`` at ``level`` or higher."""
-    last = cursor.fired.get(kind)
-    if not last:
-        return False
-    _, _, rest = last.partition(":")
-    last_version, _, last_level = rest.rpartition(":")
-    return last_version == version and last_level.isdigit() and int(last_level) >= level
+def unchanged_since_attempt(state: MonitoringState, config: TriggerConfig) -> str | None:
+    """Why retraining now would repeat the newest attempt (same orders, same code version, same
+    thresholds), or None when something changed or no attempt recorded what it saw.
+
+    An attempt launched by hand records no threshold fingerprint: only data and code count then.
+    """
+    attempt = state.attempt
+    if attempt is None or attempt.basis is None:
+        return None
+    seen, now = attempt.basis, state.current_basis(config)
+    if not seen.same_data(now) or seen.code_version != now.code_version:
+        return None
+    if seen.trigger_config is not None and seen.trigger_config != now.trigger_config:
+        return None
+    return (f"no new data since the last training attempt v{attempt.model_version} ({attempt.status}; "
+            f"HWM {seen.data_hwm:%Y-%m-%d %H:%M:%S}, {seen.orders_seen or 0:,} orders, code version "
+            f"{seen.code_version or '-'})" if seen.data_hwm else
+            f"no new data since the last training attempt v{attempt.model_version} ({attempt.status}; no orders)")
 
 
 def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
                       config: TriggerConfig) -> tuple[list[Trigger], SensorCursor]:
-    """The triggers that fire now, and the cursor to store (pure: same inputs, same answer)."""
+    """The triggers that fire now, and the cursor to store (pure: same inputs, same answer).
+
+    Nothing fires while the orders, the code version and the thresholds are those of the newest
+    training attempt (:func:`unchanged_since_attempt`), whatever the drift, volume or age says; a
+    newer drift row seen meanwhile only moves the cursor.
+    """
     fired: list[Trigger] = []
     drift_id = cursor.drift_metric_id
     remembered = dict(cursor.fired)
     champ = state.champion
-    name = champ.model_name if champ else None
+    attempt = state.attempt
+    name = champ.model_name if champ else (attempt.model_name if attempt else None)
     version = champ.model_version if champ else None
-
-    if champ is None and config.bootstrap and state.latest_order_at is not None:
-        key = f"bootstrap:{as_utc(state.latest_order_at).date().isoformat()}"
-        if remembered.get("bootstrap") != key:
-            fired.append(Trigger("bootstrap", key, 1.0, 0.0, "no champion model yet",
-                                 {"latest_order_at": as_utc(state.latest_order_at).isoformat()}))
-
     drift = state.latest_drift
     if drift is not None and drift.metric_id > cursor.drift_metric_id:
         drift_id = drift.metric_id
-        if drift.drift_share > config.drift_share_threshold:
-            fired.append(Trigger(
-                "drift", f"drift:{drift.metric_id}", drift.drift_share, config.drift_share_threshold,
-                f"drift share {drift.drift_share:.3f} > {config.drift_share_threshold:.3f}",
-                {"drift_metric_id": drift.metric_id,
-                 "measured_at": drift.timestamp.isoformat() if drift.timestamp else None},
-                name, version,
-            ))
+    if unchanged_since_attempt(state, config) is not None:
+        return [], SensorCursor(drift_metric_id=drift_id, fired=remembered, last_run_key=cursor.last_run_key)
+    basis = basis_key(state.current_basis(config))
 
-    if champ is not None and state.new_orders is not None and champ.training_rows:
-        ratio = state.new_orders / champ.training_rows
-        level = int(ratio // config.new_orders_share)
-        if ratio > config.new_orders_share and level >= 1 and not _already(cursor, "new_data", champ.model_version, level):
+    if champ is None and config.bootstrap and state.latest_order_at is not None:
+        latest = as_utc(state.latest_order_at)
+        reason = "no champion model yet" + (
+            f" (attempt v{attempt.model_version} was {attempt.status})" if attempt is not None else "")
+        fired.append(Trigger("bootstrap", f"bootstrap@{basis}", 1.0, 0.0, reason,
+                             {"latest_order_at": latest.isoformat()}, name))
+
+    if drift is not None and drift.metric_id > cursor.drift_metric_id and drift.drift_share > config.drift_share_threshold:
+        fired.append(Trigger(
+            "drift", f"drift:{drift.metric_id}@{basis}", drift.drift_share, config.drift_share_threshold,
+            f"drift share {drift.drift_share:.3f} > {config.drift_share_threshold:.3f}",
+            {"drift_metric_id": drift.metric_id,
+             "measured_at": drift.timestamp.isoformat() if drift.timestamp else None},
+            name, version,
+        ))
+
+    if attempt is not None and state.new_orders is not None and attempt.training_rows:
+        ratio = state.new_orders / attempt.training_rows
+        if ratio > config.new_orders_share:
+            hwm = attempt.high_water_mark
             fired.append(Trigger(
-                "new_data", _level_key("new_data", champ.model_version, level), ratio, config.new_orders_share,
-                f"{state.new_orders:,} new orders = {ratio:.2f} x the champion's {champ.training_rows:,} "
-                f"training rows > {config.new_orders_share:g}",
-                {"new_orders": state.new_orders, "training_rows": champ.training_rows,
-                 "training_window_end": champ.training_window_end.isoformat() if champ.training_window_end else None},
-                name, version,
+                "new_data", f"new_data@{basis}", ratio, config.new_orders_share,
+                f"{state.new_orders:,} new orders since attempt v{attempt.model_version} = {ratio:.2f} x its "
+                f"{attempt.training_rows:,} training rows > {config.new_orders_share:g}",
+                {"new_orders": state.new_orders, "training_rows": attempt.training_rows,
+                 "attempt_version": attempt.model_version, "attempt_status": attempt.status,
+                 "data_hwm": as_utc(hwm).isoformat() if hwm else None},
+                attempt.model_name, attempt.model_version,
             ))
 
     if champ is not None and champ.created_at is not None:
         age_days = (as_utc(state.now) - as_utc(champ.created_at)).total_seconds() / 86_400
-        level = int(age_days // config.max_model_age_days)
-        if age_days > config.max_model_age_days and not _already(cursor, "model_age", champ.model_version, level):
+        if age_days > config.max_model_age_days:
             fired.append(Trigger(
-                "model_age", _level_key("model_age", champ.model_version, level), age_days,
-                float(config.max_model_age_days),
-                f"champion v{champ.model_version} is {age_days:.1f} days old > {config.max_model_age_days}",
+                "model_age", f"model_age@{basis}", age_days, float(config.max_model_age_days),
+                f"champion v{champ.model_version} is {age_days:.1f} days old > {config.max_model_age_days} "
+                "and there is data it did not see",
                 {"trained_at": as_utc(champ.created_at).isoformat()},
                 name, version,
             ))
 
+    if fired and basis == cursor.last_run_key:
+        fired = []  # this data state already has its run
     for trig in fired:
         remembered[trig.kind] = trig.run_key
-    return fired, SensorCursor(drift_metric_id=drift_id, fired=remembered)
+    return fired, SensorCursor(drift_metric_id=drift_id, fired=remembered,
+                               last_run_key=basis if fired else cursor.last_run_key)
 
 
 def combined_run_key(triggers: Sequence[Trigger]) -> str:
-    """One run key for the triggers that fired in one evaluation (in kind order)."""
-    order = {kind: i for i, kind in enumerate(TRIGGER_KINDS)}
-    return "+".join(t.run_key for t in sorted(triggers, key=lambda t: order.get(t.kind, 99)))
+    """The run key of the run the triggers of one evaluation request: the data state they fire on
+    (one run per orders, code version and thresholds, whatever the triggers say)."""
+    keys = {t.run_key.partition("@")[2] for t in triggers}
+    if len(keys) != 1 or "" in keys:
+        raise ValueError(f"triggers of one evaluation must name one data state, got {sorted(keys)}")
+    return keys.pop()
 
 
-def trigger_tags(triggers: Sequence[Trigger]) -> dict[str, str]:
-    """Run tags naming each trigger and its figures (Dagster tag values are strings)."""
+def trigger_tags(triggers: Sequence[Trigger], config: TriggerConfig | None = None) -> dict[str, str]:
+    """Run tags naming each trigger and its figures (Dagster tag values are strings), and the
+    fingerprint of the thresholds (:data:`TRIGGER_CONFIG_TAG`) the training records."""
     tags = {"storeml/trigger": ",".join(t.kind for t in triggers)}
+    if config is not None:
+        tags[TRIGGER_CONFIG_TAG] = config.fingerprint()
     for t in triggers:
         tags[f"storeml/trigger.{t.kind}.value"] = f"{t.value:.6g}"
         tags[f"storeml/trigger.{t.kind}.threshold"] = f"{t.threshold:.6g}"

@@ -1,15 +1,20 @@
 """The retraining sensor: drift, new-data volume, model age or no champion request the retraining job.
 
 Decisions are made by :func:`storeml_assets.monitoring.metrics.evaluate_triggers` from what the
-``mlops`` tables and ``raw.orders`` say now and from the cursor (JSON: the last drift row id seen
-and the last run key fired per trigger kind). The triggers of one evaluation make one run whose run
-key joins theirs (``drift:42``, ``bootstrap:2026-10-31+drift:42``), so a re-evaluation after a
-restart with an old cursor asks for the same run key and Dagster does not launch it twice; each
-trigger is written once to ``mlops.monitoring_metrics`` (metric_type ``trigger``, keyed by run key).
+``mlops`` tables and ``raw.orders`` say now and from the cursor (JSON: the last drift row id seen,
+the last trigger key per kind and the last run key requested). New data is data the newest
+training attempt (``mlops.model_versions``, promoted or rejected) did not see: while the orders, the
+training code version and these thresholds are the ones it recorded, the sensor skips with "no new
+data since the last training attempt vN (HWM ...)", so an idle platform never retrains. The run key
+is the data state (``retrain:<hwm>:<orders>:code<v>:cfg<fp>``): one data state gets one run, even
+after a daemon restart that lost the cursor (Dagster does not launch a run key twice). While a
+retraining run is queued or running, the sensor waits for it. Each trigger is written once to
+``mlops.monitoring_metrics`` (metric_type ``trigger``, keyed by its run key).
 
 Thresholds come from environment variables (read when the code location loads):
 ``STOREML_RETRAIN_DRIFT_SHARE`` (default: gate ``data_drift``'s 0.3), ``STOREML_RETRAIN_NEW_ORDERS_SHARE``
-(0.5), ``STOREML_RETRAIN_MAX_AGE_DAYS`` (30), ``STOREML_RETRAIN_BOOTSTRAP`` (true).
+(0.5), ``STOREML_RETRAIN_MAX_AGE_DAYS`` (30), ``STOREML_RETRAIN_BOOTSTRAP`` (true), and the tick interval
+``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS`` (60).
 """
 
 import os
@@ -18,13 +23,17 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from storeml_assets.ml.gates import GateConfig
+from storeml_assets.models.assets import MODEL_CODE_VERSION
 from storeml_assets.models.jobs import RETRAINING_JOB_NAME
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 
 RETRAINING_SENSOR_NAME = "retraining_sensor"
-MINIMUM_INTERVAL_SECONDS = 60
+DEFAULT_INTERVAL_SECONDS = 60
+#: Runs in these states hold the sensor back: their attempt is not recorded yet.
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
 
 
 def _env_float(name: str, default: float) -> float:
@@ -35,6 +44,17 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def interval_from_env() -> int:
+    """Seconds between the sensor's evaluations (``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS``, default 60)."""
+    seconds = _env_float("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
+    if seconds < 1:
+        raise ValueError(f"STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds:g}")
+    return int(seconds)
+
+
+MINIMUM_INTERVAL_SECONDS = interval_from_env()
 
 
 def trigger_config_from_env() -> metrics.TriggerConfig:
@@ -51,16 +71,26 @@ def trigger_config_from_env() -> metrics.TriggerConfig:
 
 
 def read_state(storeml_db: PostgresResource, now: datetime, model_name: str | None = None) -> metrics.MonitoringState:
-    """What the sensor decides on: newest drift share, champion, orders since its training."""
+    """What the sensor decides on: newest drift share, champion, newest training attempt, the orders
+    now and those after the attempt's high-water mark."""
     with storeml_db.connect() as conn:
-        champion = store.champion_state(conn, model_name)
+        attempt = store.newest_attempt(conn, model_name)
         return metrics.MonitoringState(
             now=now,
             latest_drift=store.latest_drift(conn),
-            champion=champion,
-            new_orders=store.orders_after(conn, champion.training_window_end) if champion else None,
+            champion=store.champion_state(conn, model_name),
+            new_orders=store.orders_after(conn, attempt.high_water_mark) if attempt else None,
             latest_order_at=store.latest_order_at(conn),
+            attempt=attempt,
+            order_count=store.order_count(conn),
+            code_version=MODEL_CODE_VERSION,
         )
+
+
+def retraining_in_flight(instance: dg.DagsterInstance, job_name: str) -> str | None:
+    """The id of a queued or running run of ``job_name``, or None."""
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1)
+    return records[0].dagster_run.run_id if records else None
 
 
 def build_retraining_sensor(
@@ -82,39 +112,55 @@ def build_retraining_sensor(
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=default_status,
         description=(
-            f"Retrain when the drift share exceeds {config.drift_share_threshold:g}, new orders since the "
-            f"champion's training exceed {config.new_orders_share:g} x its training rows, the champion is older "
-            f"than {config.max_model_age_days} days, or there is no champion yet."
+            f"Retrain on data the last training attempt did not see, when the drift share exceeds "
+            f"{config.drift_share_threshold:g}, new orders since that attempt exceed {config.new_orders_share:g} x "
+            f"its training rows, the champion is older than {config.max_model_age_days} days, or there is no "
+            "champion yet."
         ),
     )
     def retraining_sensor(context: dg.SensorEvaluationContext, storeml_db: PostgresResource) -> dg.SensorResult:
         cursor = metrics.SensorCursor.from_json(context.cursor)
+        running = retraining_in_flight(context.instance, job_name)
+        if running is not None:
+            return dg.SensorResult(skip_reason=f"retraining run {running} is queued or running: waiting for its "
+                                               "training attempt", cursor=cursor.to_json())
         state = read_state(storeml_db, datetime.now(UTC), model_name)
         triggers, new_cursor = metrics.evaluate_triggers(state, cursor, config)
         if not triggers:
-            return dg.SensorResult(skip_reason=_quiet_reason(state, config), cursor=new_cursor.to_json())
+            return dg.SensorResult(skip_reason=_quiet_reason(state, config, cursor), cursor=new_cursor.to_json())
         run_key = metrics.combined_run_key(triggers)
         with storeml_db.connect() as conn:
             for trig in triggers:
                 store.insert_trigger_once(conn, trig.metric_row())
         for trig in triggers:
-            context.log.info(f"retraining trigger {trig.kind}: {trig.reason} (run key {trig.run_key})")
+            context.log.info(f"retraining trigger {trig.kind}: {trig.reason} (run key {run_key})")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=run_key, tags=metrics.trigger_tags(triggers))],
+            run_requests=[dg.RunRequest(run_key=run_key, tags=metrics.trigger_tags(triggers, config))],
             cursor=new_cursor.to_json(),
         )
 
     return retraining_sensor
 
 
-def _quiet_reason(state: metrics.MonitoringState, config: metrics.TriggerConfig) -> str:
+def _quiet_reason(state: metrics.MonitoringState, config: metrics.TriggerConfig, cursor: metrics.SensorCursor) -> str:
+    unchanged = metrics.unchanged_since_attempt(state, config)
+    if unchanged is not None:
+        return unchanged
+    if cursor.last_run_key and cursor.last_run_key == metrics.basis_key(state.current_basis(config)):
+        return f"already requested run {cursor.last_run_key} for this data"
     drift = state.latest_drift
     parts = [f"drift share {drift.drift_share:.3f} (row {drift.metric_id}) <= {config.drift_share_threshold:g}"
              if drift else "no drift measured yet"]
     if state.champion is None:
         parts.append("no champion and no raw orders" if state.latest_order_at is None else "no champion")
     else:
-        parts.append(f"champion v{state.champion.model_version}; new orders {state.new_orders}")
+        parts.append(f"champion v{state.champion.model_version}")
+    attempt = state.attempt
+    if attempt is not None:
+        rows = f" = {state.new_orders / attempt.training_rows:.2f} x its training rows" if (
+            attempt.training_rows and state.new_orders is not None) else ""
+        parts.append(f"new orders since attempt v{attempt.model_version}: {state.new_orders}{rows} "
+                     f"<= {config.new_orders_share:g}")
     return "no retraining trigger: " + "; ".join(parts)
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storeml_assets.models.promotion import production_row
+from storeml_assets.models.promotion import newest_attempt_row, production_row
+from storeml_assets.models.training import DataBasis
 from storeml_assets.monitoring.metrics import (
     DRIFT,
     DRIFT_SHARE_METRIC,
+    AttemptState,
     ChampionState,
     DriftObservation,
     MetricRow,
@@ -71,6 +73,24 @@ def champion_state(conn: Connection, model_name: str | None = None) -> ChampionS
     )
 
 
+def newest_attempt(conn: Connection, model_name: str | None = None) -> AttemptState | None:
+    """The newest training attempt (newest ``mlops.model_versions`` row) and the data basis it recorded."""
+    row = newest_attempt_row(conn, model_name)
+    if row is None:
+        return None
+    metadata = row["metadata"]
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return AttemptState(
+        model_name=row["model_name"],
+        model_version=str(row["model_version"]),
+        status=row["status"],
+        training_rows=row["training_rows"],
+        basis=DataBasis.from_metadata(metadata if isinstance(metadata, dict) else None),
+        training_window_end=row["training_window_end"],
+    )
+
+
 def champion_cutoff(training_window_end: datetime | None, metadata: Any) -> datetime | None:
     """The champion's last training cutoff: a metadata key (:data:`CUTOFF_METADATA_KEYS`) or the window end."""
     if isinstance(metadata, str):
@@ -112,6 +132,13 @@ def latest_order_at(conn: Connection) -> datetime | None:
     if not raw_orders_exist(conn):
         return None
     return conn.execute(sa.text("select max(ordered_at) from raw.orders")).scalar_one()
+
+
+def order_count(conn: Connection) -> int | None:
+    """Orders in ``raw.orders`` (None when there is no raw.orders)."""
+    if not raw_orders_exist(conn):
+        return None
+    return int(conn.execute(sa.text("select count(*) from raw.orders")).scalar_one())
 
 
 def orders_after(conn: Connection, moment: datetime | None) -> int | None:

@@ -11,12 +11,14 @@ from storeml_assets.models.assets import (
     PURCHASE_PROPENSITY_KEY,
     RAW_DEPS,
     TRAINING_SET_KEY,
+    WAREHOUSE_DEPS,
     PromotionConfig,
-    blocking_check_keys,
+    upstream_blocking_checks,
 )
 from storeml_assets.models.jobs import RETRAINING_JOB_NAME, retraining_job
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources.catalog import CATALOG
+from storeml_assets.warehouse.checks import AMOUNT_CHECK, SALE_PRODUCT_CHECK, TRANSACTION_CUSTOMER_CHECK
 
 
 def _defs() -> dg.Definitions:
@@ -37,6 +39,7 @@ def test_keys_groups_and_lineage() -> None:
         PROMOTION_DECISION_KEY: "promotion",
     }
     assert set(RAW_DEPS) <= set(graph.get(CUSTOMER_FEATURES_KEY).parent_keys)
+    assert set(WAREHOUSE_DEPS) <= set(graph.get(TRAINING_SET_KEY).parent_keys)
     assert graph.get(PURCHASE_PROPENSITY_KEY).parent_keys == {TRAINING_SET_KEY, CUSTOMER_FEATURES_KEY}
     assert PURCHASE_PROPENSITY_KEY in graph.get(PROMOTION_DECISION_KEY).parent_keys
 
@@ -49,10 +52,23 @@ def test_retraining_job_selects_the_three_groups() -> None:
     }
 
 
-def test_gate_config_fields_described_and_blocking_checks_cover_the_catalog() -> None:
+def test_gate_config_fields_described() -> None:
     fields = PromotionConfig.model_fields
     assert all(field.description for field in fields.values())
     assert PromotionConfig(f1_floor=0.5).gate_config().f1_floor == 0.5
-    keys = blocking_check_keys()
-    assert len(keys) == 2 * len(CATALOG)
-    assert dg.AssetCheckKey(dg.AssetKey(["raw", "orders"]), "min_rows") in keys
+
+
+def test_training_sees_every_blocking_check_upstream_in_the_graph() -> None:
+    from storeml_assets.definitions import defs
+
+    keys = upstream_blocking_checks(defs.get_repository_def(), PURCHASE_PROPENSITY_KEY)
+    for raw in RAW_DEPS:  # min_rows and the primary key of every source table the features read
+        assert {dg.AssetCheckKey(raw, "min_rows"), dg.AssetCheckKey(raw, "primary_key_unique_not_null")} <= set(keys)
+    # the warehouse reads a few more (e.g. transactions); tables nothing upstream reads stay out
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "transactions"]), "min_rows") in keys
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "promo_codes"]), "min_rows") not in keys
+    transactions = dg.AssetKey(["warehouse", "transactions"])
+    assert dg.AssetCheckKey(transactions, TRANSACTION_CUSTOMER_CHECK) in keys
+    assert dg.AssetCheckKey(transactions, AMOUNT_CHECK) not in keys  # not blocking
+    assert dg.AssetCheckKey(dg.AssetKey(["warehouse", "sales"]), SALE_PRODUCT_CHECK) not in keys  # not upstream
+    assert {k.asset_key for k in keys} <= {*RAW_DEPS, *WAREHOUSE_DEPS, *(dg.AssetKey(["raw", t]) for t in CATALOG)}

@@ -1,9 +1,12 @@
 """mlops bookkeeping of promotion decisions on a migrated storeml database."""
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -102,3 +105,78 @@ def test_a_failed_write_leaves_no_decision(db: PostgresResource) -> None:
         mlops.apply_decision(conn, model_name=MODEL, action="promote", candidate_run_id="ghost")
     with db.connect() as conn:
         assert conn.execute(sa.text("select count(*) from mlops.retraining_decisions")).scalar_one() == 0
+
+
+def test_a_second_decision_for_the_same_candidate_is_refused(db: PostgresResource) -> None:
+    _add(db, "run-1", "1", _result(0.8, 0.12))
+    decision = evaluate_gates(_result(0.8, 0.12), None, training_rows=900, failed_checks=[], drift_share=0.1)
+    with db.connect() as conn:
+        first = mlops.record_decision(conn, model_name=MODEL, decision=decision, candidate_run_id="run-1",
+                                      champion_run_id=None, dagster_run_id="dagster-a")
+    with pytest.raises(mlops.DecisionExistsError, match=rf"'run-1' already has decision #{first} \(promote, Dagster run dagster-a\)"), \
+            db.connect() as conn:
+        mlops.record_decision(conn, model_name=MODEL, decision=decision, candidate_run_id="run-1",
+                              champion_run_id=None, dagster_run_id="dagster-b")
+    # the unique index refuses it too, whatever the writer
+    with pytest.raises(sa.exc.IntegrityError, match="retraining_decisions_one_per_candidate"), db.connect() as conn:
+        conn.execute(sa.text("insert into mlops.retraining_decisions (action, model_name, candidate_mlflow_run_id, "
+                             "gate_results) values ('reject', :m, 'run-1', '{}')"), {"m": MODEL})
+    with db.connect() as conn:
+        assert mlops.decision_of(conn, "run-1") == {"id": first, "action": "promote", "dagster_run_id": "dagster-a"}
+        assert conn.execute(sa.text("select count(*) from mlops.retraining_decisions")).scalar_one() == 1
+
+
+def test_the_migration_keeps_earlier_duplicate_decisions_and_marks_them(isolated_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    from storeml_assets.settings import get_settings
+
+    sql_dir = get_settings().sql_dir
+    before = tmp_path / "sql"
+    shutil.copytree(sql_dir, before)
+    (before / "storeml" / "006_one_decision_per_candidate.sql").unlink()
+    migrate(databases=["storeml"], sql_dir=before)
+    resource = PostgresResource(database="storeml")
+    try:
+        with resource.connect() as conn:
+            for candidate in ("run-5", "run-5", "run-4", "run-5"):  # the bug: v5 judged three times
+                conn.execute(sa.text("insert into mlops.retraining_decisions (action, model_name, "
+                                     "candidate_mlflow_run_id, gate_results) values ('promote', :m, :c, '{}')"),
+                             {"m": MODEL, "c": candidate})
+        migrate(databases=["storeml"], sql_dir=sql_dir)
+        rows = resource.read_sql("select id, candidate_mlflow_run_id as c, duplicate_of from mlops.retraining_decisions "
+                                 "order by id")
+        first_5 = int(rows["id"].iloc[0])
+        assert rows["c"].tolist() == ["run-5", "run-5", "run-4", "run-5"]
+        assert [None if pd.isna(v) else int(v) for v in rows["duplicate_of"]] == [None, first_5, None, first_5]
+        with resource.connect() as conn:
+            assert mlops.decision_of(conn, "run-5")["id"] == first_5
+    finally:
+        resource.dispose()
+
+
+def test_a_candidate_on_exactly_the_champions_data_is_not_promoted() -> None:
+    from storeml_assets.models.assets import identical_data_reason
+    from storeml_assets.models.training import DataBasis
+
+    seen = DataBasis(datetime(2026, 10, 31, 21, 7, 3, 120000, tzinfo=UTC), 9205, "1", "abc")
+    champion = {"model_version": "4", "metadata": {"seed": 42, **seen.to_metadata()}}
+    same = {"model_version": "5", "metadata": DataBasis(seen.data_hwm, 9205, "1", None).to_metadata()}
+    reason = identical_data_reason(same, champion)
+    assert reason == ("trained on exactly the data of champion v4 (9,205 orders up to 2026-10-31 21:07:03) "
+                      "with the same code version 1: not a new model")
+    good = _result(0.84, 0.1)
+    decision = evaluate_gates(good, good, training_rows=900, failed_checks=[], drift_share=0.1,
+                              identical_to_champion=reason)
+    assert decision.action == "reject" and decision.failed_gates == ["no_regression"]
+    assert reason in decision.reasoning
+    # the same scores without the reason pass (the tolerance lets an equal F1 through)
+    assert evaluate_gates(good, good, training_rows=900, failed_checks=[], drift_share=0.1).action == "promote"
+
+    newer = {"model_version": "5", "metadata": DataBasis(seen.data_hwm, 9206, "1", None).to_metadata()}
+    recoded = {"model_version": "5", "metadata": DataBasis(seen.data_hwm, 9205, "2", None).to_metadata()}
+    legacy = {"model_version": "3", "metadata": {"seed": 42}}
+    assert identical_data_reason(newer, champion) is None
+    assert identical_data_reason(recoded, champion) is None
+    assert identical_data_reason(same, legacy) is None and identical_data_reason(same, None) is None
+    with pytest.raises(ValueError, match="malformed data basis: data_hwm='yesterday'"):
+        DataBasis.from_metadata({"data_hwm": "yesterday", "orders_seen": 3})

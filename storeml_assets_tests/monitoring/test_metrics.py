@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from storeml_assets.ml.drift import ColumnDrift, DriftSummary
+from storeml_assets.models.training import DataBasis
 from storeml_assets.monitoring import metrics as m
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -81,53 +82,102 @@ def test_windows() -> None:
         m.latest_cutoff(orders.clear())
 
 
-def test_drift_trigger_fires_once_per_row() -> None:
-    state = m.MonitoringState(NOW, m.DriftObservation(7, 0.5), _champion(), new_orders=0)
+HWM = datetime(2026, 11, 19, 21, 30, tzinfo=UTC)
+
+
+def _attempt(version: str = "2", *, rows: int = 1000, hwm: datetime = HWM, orders: int = 5000,
+             code: str = "1", cfg: str | None = None, status: str = "production") -> m.AttemptState:
+    return m.AttemptState("purchase_propensity", version, status, rows, DataBasis(hwm, orders, code, cfg))
+
+
+def _state(*, drift: m.DriftObservation | None = None, champion: m.ChampionState | None = None,
+           attempt: m.AttemptState | None = None, latest: datetime | None = HWM, orders: int = 5000,
+           new_orders: int | None = 0, code: str = "1") -> m.MonitoringState:
+    return m.MonitoringState(NOW, drift, champion, new_orders=new_orders, latest_order_at=latest,
+                             attempt=attempt, order_count=orders, code_version=code)
+
+
+def test_nothing_fires_on_the_data_the_last_attempt_saw() -> None:
+    seen = _attempt(status="archived")
+    # drift, volume and age all say "retrain", but the newest attempt saw exactly these orders
+    state = _state(drift=m.DriftObservation(7, 0.9), champion=_champion(age_days=45), attempt=seen, new_orders=0)
     fired, cursor = m.evaluate_triggers(state, m.SensorCursor(), CONFIG)
-    assert [t.run_key for t in fired] == ["drift:7"] and cursor.drift_metric_id == 7
+    assert fired == [] and cursor.drift_metric_id == 7 and cursor.last_run_key == ""
+    assert m.unchanged_since_attempt(state, CONFIG) == (
+        "no new data since the last training attempt v2 (archived; HWM 2026-11-19 21:30:00, 5,000 orders, "
+        "code version 1)")
+    # an attempt launched by the sensor with other thresholds, or other code, gives a reason (once per state)
+    for changed in (_attempt(cfg="other", status="archived"), _attempt(code="0", status="archived")):
+        fired, _ = m.evaluate_triggers(_state(champion=_champion(age_days=45), attempt=changed), m.SensorCursor(), CONFIG)
+        assert [t.kind for t in fired] == ["model_age"]
+    same_cfg = _attempt(cfg=CONFIG.fingerprint(), status="archived")
+    assert m.evaluate_triggers(_state(champion=_champion(age_days=45), attempt=same_cfg), m.SensorCursor(), CONFIG)[0] == []
+
+
+def test_drift_fires_once_per_row_on_new_data() -> None:
+    later = HWM + timedelta(hours=5)
+    state = _state(drift=m.DriftObservation(7, 0.5), champion=_champion(), attempt=_attempt(), latest=later,
+                   orders=5010, new_orders=10)
+    fired, cursor = m.evaluate_triggers(state, m.SensorCursor(), CONFIG)
+    key = m.basis_key(state.current_basis(CONFIG))
+    assert key == f"retrain:2026-11-20T02:30:00.000000Z:5010:code1:cfg{CONFIG.fingerprint()}"
+    assert [t.run_key for t in fired] == [f"drift:7@{key}"] and cursor.drift_metric_id == 7
+    assert m.combined_run_key(fired) == key and cursor.last_run_key == key
     assert m.evaluate_triggers(state, cursor, CONFIG)[0] == []
-    low = m.MonitoringState(NOW, m.DriftObservation(8, 0.3), _champion(), new_orders=0)  # equal: not above
+    low = _state(drift=m.DriftObservation(8, 0.3), champion=_champion(), attempt=_attempt(), latest=later,
+                 orders=5011, new_orders=11)  # equal: not above
     fired, cursor2 = m.evaluate_triggers(low, cursor, CONFIG)
     assert fired == [] and cursor2.drift_metric_id == 8
     row = m.evaluate_triggers(state, m.SensorCursor(), CONFIG)[0][0].metric_row()
-    assert row.metric_type == "trigger" and row.metric_name == "trigger:drift" and row.metadata["run_key"] == "drift:7"
+    assert row.metric_type == "trigger" and row.metric_name == "trigger:drift" and row.metadata["run_key"] == f"drift:7@{key}"
 
 
-def test_new_data_fires_at_each_multiple_of_the_share() -> None:
+def test_new_data_is_measured_against_the_newest_attempt() -> None:
     cursor = m.SensorCursor()
     keys = []
-    for new_orders in (400, 600, 700, 1100, 1100):
-        state = m.MonitoringState(NOW, None, _champion(rows=1000), new_orders=new_orders)
+    for new_orders in (400, 600, 600):
+        state = _state(champion=_champion(), attempt=_attempt(rows=1000), latest=HWM + timedelta(days=1),
+                       orders=5000 + new_orders, new_orders=new_orders)
         fired, cursor = m.evaluate_triggers(state, cursor, CONFIG)
-        keys.append([t.run_key for t in fired])
-    assert keys == [[], ["new_data:2:1"], [], ["new_data:2:2"], []]
-    # a new champion starts over
-    fired, _ = m.evaluate_triggers(m.MonitoringState(NOW, None, _champion("3", rows=1000), new_orders=600), cursor, CONFIG)
-    assert [t.run_key for t in fired] == ["new_data:3:1"]
+        keys.append([t.kind for t in fired])
+        if fired:
+            assert fired[0].value == pytest.approx(0.6) and fired[0].figures["attempt_version"] == "2"
+    assert keys == [[], ["new_data"], []]
+    # the attempt that run made (rejected) saw those orders: quiet, whatever the cursor says
+    retrained = _attempt("3", rows=1000, hwm=HWM + timedelta(days=1), orders=5600, status="archived")
+    after = _state(champion=_champion(), attempt=retrained, latest=HWM + timedelta(days=1), orders=5600)
+    assert m.evaluate_triggers(after, m.SensorCursor(), CONFIG)[0] == []
 
 
 def test_model_age_and_bootstrap() -> None:
-    old = m.MonitoringState(NOW, None, _champion(age_days=31))
+    old = _state(champion=_champion(age_days=31), attempt=_attempt(), latest=HWM + timedelta(hours=1), orders=5001,
+                 new_orders=1)
     fired, cursor = m.evaluate_triggers(old, m.SensorCursor(), CONFIG)
-    assert [t.run_key for t in fired] == ["model_age:2:1"] and fired[0].value == pytest.approx(31)
+    assert [t.kind for t in fired] == ["model_age"] and fired[0].value == pytest.approx(31)
     assert m.evaluate_triggers(old, cursor, CONFIG)[0] == []
-    older = m.MonitoringState(NOW, None, _champion(age_days=61))
-    assert [t.run_key for t in m.evaluate_triggers(older, cursor, CONFIG)[0]] == ["model_age:2:2"]
-    assert m.evaluate_triggers(m.MonitoringState(NOW, None, _champion(age_days=29)), m.SensorCursor(), CONFIG)[0] == []
+    young = _state(champion=_champion(age_days=29), attempt=_attempt(), latest=HWM + timedelta(hours=1), orders=5001)
+    assert m.evaluate_triggers(young, m.SensorCursor(), CONFIG)[0] == []
 
-    none = m.MonitoringState(NOW, m.DriftObservation(3, 0.9), None, latest_order_at=datetime(2026, 11, 19, 5))
+    none = _state(drift=m.DriftObservation(3, 0.9), latest=datetime(2026, 11, 19, 5), new_orders=None)
     fired, cursor = m.evaluate_triggers(none, m.SensorCursor(), CONFIG)
     assert [t.kind for t in fired] == ["bootstrap", "drift"]
-    assert m.combined_run_key(fired) == "bootstrap:2026-11-19+drift:3"
-    tags = m.trigger_tags(fired)
+    key = m.combined_run_key(fired)
+    assert key.startswith("retrain:2026-11-19T05:00:00.000000Z:5000:")
+    tags = m.trigger_tags(fired, CONFIG)
     assert tags["storeml/trigger"] == "bootstrap,drift" and tags["storeml/trigger.drift.value"] == "0.9"
+    assert tags["storeml/trigger.config"] == CONFIG.fingerprint()
     assert m.evaluate_triggers(none, cursor, CONFIG)[0] == []
     assert m.evaluate_triggers(none, m.SensorCursor(), m.TriggerConfig(bootstrap=False))[0][0].kind == "drift"
-    assert m.evaluate_triggers(m.MonitoringState(NOW, None, None), m.SensorCursor(), CONFIG)[0] == []
+    assert m.evaluate_triggers(_state(latest=None, orders=0), m.SensorCursor(), CONFIG)[0] == []
+    # a rejected bootstrap candidate is not retried on the same data; one more order is a reason
+    rejected = _attempt("1", hwm=datetime(2026, 11, 19, 5, tzinfo=UTC), status="archived")
+    assert m.evaluate_triggers(_state(attempt=rejected, latest=datetime(2026, 11, 19, 5)), m.SensorCursor(), CONFIG)[0] == []
+    more = _state(attempt=rejected, latest=datetime(2026, 11, 20, 5), orders=5001, new_orders=1)
+    assert [t.kind for t in m.evaluate_triggers(more, m.SensorCursor(), CONFIG)[0]] == ["bootstrap"]
 
 
 def test_cursor_round_trip_and_errors() -> None:
-    cursor = m.SensorCursor(12, {"drift": "drift:12", "new_data": "new_data:2:1"})
+    cursor = m.SensorCursor(12, {"drift": "drift:12@retrain:x", "new_data": "new_data@retrain:x"}, "retrain:x")
     assert m.SensorCursor.from_json(cursor.to_json()) == cursor
     assert m.SensorCursor.from_json(None) == m.SensorCursor() == m.SensorCursor.from_json("")
     with pytest.raises(ValueError, match="malformed retraining sensor cursor"):
