@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from storeml_assets.models.assets import MODEL_CODE_VERSION
+from storeml_assets.models.training import DataBasis
+from storeml_assets.monitoring import metrics
 from storeml_assets.monitoring.metrics import SensorCursor, TriggerConfig
 from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME, build_retraining_sensor
 from storeml_assets.resources.postgres import PostgresResource
@@ -50,15 +54,28 @@ def _triggers(url: str) -> list[tuple]:
                         "where metric_type = 'trigger' order by id")
 
 
-def _fresh_champion(url: str) -> None:
+def _basis(hwm: datetime, orders: int) -> dict:
+    return DataBasis(hwm, orders, MODEL_CODE_VERSION, None).to_metadata()
+
+
+def _fresh_champion(url: str) -> datetime:
+    """A champion trained 2 days ago on two orders; a third order came after it. Returns its HWM."""
     now = datetime.now(UTC)
+    hwm = now - timedelta(days=10)
+    _orders(url, [now - timedelta(days=20), hwm])
     insert_model_version(url, version="1", status="production", created_at=now - timedelta(days=2),
-                         training_window_end=now - timedelta(days=3), promoted_at=now - timedelta(days=1),
-                         training_rows=1000)
-    _orders(url, [now - timedelta(days=10), now - timedelta(days=5)])
+                         training_window_end=now - timedelta(days=40), promoted_at=now - timedelta(days=1),
+                         training_rows=1000, metadata=_basis(hwm, 2))
+    _orders(url, [now - timedelta(days=5)])
+    return hwm
 
 
-def test_drift_fires_once_and_not_again(storeml_url: str, instance: dg.DagsterInstance) -> None:
+def _data_key(url: str) -> str:
+    latest, count = execute(url, "select max(ordered_at), count(*) from raw.orders")[0]
+    return metrics.basis_key(DataBasis(latest, count, MODEL_CODE_VERSION, CONFIG.fingerprint()))
+
+
+def test_drift_fires_once_per_data_state(storeml_url: str, instance: dg.DagsterInstance) -> None:
     sensor = build_retraining_sensor(CONFIG)
     assert sensor.job_name == RETRAINING_JOB_NAME
     _fresh_champion(storeml_url)
@@ -76,13 +93,15 @@ def test_drift_fires_once_and_not_again(storeml_url: str, instance: dg.DagsterIn
     fired = _tick(sensor, instance, before.cursor)
     assert len(fired.run_requests) == 1
     request = fired.run_requests[0]
-    assert request.run_key == f"drift:{high}"
+    key = _data_key(storeml_url)
+    assert request.run_key == key
     assert request.tags["storeml/trigger"] == "drift"
+    assert request.tags["storeml/trigger.config"] == CONFIG.fingerprint()
     assert float(request.tags["storeml/trigger.drift.value"]) == pytest.approx(0.6)
     assert float(request.tags["storeml/trigger.drift.threshold"]) == pytest.approx(0.3)
     rows = _triggers(storeml_url)
     assert len(rows) == 1 and rows[0][0] == "trigger:drift" and rows[0][1] == pytest.approx(0.6)
-    assert rows[0][2]["run_key"] == f"drift:{high}" and rows[0][2]["drift_metric_id"] == high
+    assert rows[0][2]["run_key"] == f"drift:{high}@{key}" and rows[0][2]["drift_metric_id"] == high
 
     again = _tick(sensor, instance, fired.cursor)  # the stored cursor: nothing new
     assert again.run_requests == []
@@ -91,15 +110,18 @@ def test_drift_fires_once_and_not_again(storeml_url: str, instance: dg.DagsterIn
     assert restarted.run_requests == []
     # a restart that lost the last cursor asks for the same run key (Dagster skips it) and writes no second row
     replay = _tick(sensor, instance, before.cursor)
-    assert [r.run_key for r in replay.run_requests] == [f"drift:{high}"]
+    assert [r.run_key for r in replay.run_requests] == [key]
     assert len(_triggers(storeml_url)) == 1
 
-    # a newer low measurement does not fire; a newer high one fires once more, with its own key
-    insert_metric(storeml_url, "drift", "drift_share", 0.2)
-    assert _tick(sensor, instance, fired.cursor).run_requests == []
+    # a newer high measurement on the same data asks for no second run; after new orders it does
+    insert_metric(storeml_url, "drift", "drift_share", 0.8)
+    same = _tick(sensor, instance, fired.cursor)
+    assert same.run_requests == [] and same.skip_message == f"already requested run {key} for this data"
+    _orders(storeml_url, [datetime.now(UTC) - timedelta(hours=1)])
     higher = insert_metric(storeml_url, "drift", "drift_share", 0.8)
-    second = _tick(sensor, instance, fired.cursor)
-    assert [r.run_key for r in second.run_requests] == [f"drift:{higher}"]
+    second = _tick(sensor, instance, same.cursor)
+    assert [r.run_key for r in second.run_requests] == [_data_key(storeml_url)] != [key]
+    assert _triggers(storeml_url)[-1][2]["drift_metric_id"] == higher
 
 
 def test_bootstrap_without_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
@@ -109,27 +131,42 @@ def test_bootstrap_without_champion(storeml_url: str, instance: dg.DagsterInstan
     last = datetime(2026, 10, 31, 18, tzinfo=UTC)
     _orders(storeml_url, [last - timedelta(days=1), last])
     first = _tick(sensor, instance, nothing.cursor)
-    assert [r.run_key for r in first.run_requests] == ["bootstrap:2026-10-31"]
+    assert [r.run_key for r in first.run_requests] == [_data_key(storeml_url)]
     assert first.run_requests[0].tags["storeml/trigger"] == "bootstrap"
     assert _tick(sensor, instance, first.cursor).run_requests == []
+    # that run's candidate was rejected: not retried on the same orders, even with a lost cursor
+    insert_model_version(storeml_url, version="1", status="archived", created_at=datetime.now(UTC),
+                         metadata=_basis(last, 2))
+    rejected = _tick(sensor, instance, None)
+    assert rejected.run_requests == []
+    assert rejected.skip_message == ("no new data since the last training attempt v1 (archived; HWM 2026-10-31 "
+                                     f"18:00:00, 2 orders, code version {MODEL_CODE_VERSION})")
     _orders(storeml_url, [last + timedelta(days=1)])  # a new day of data, still no champion
-    assert [r.run_key for r in _tick(sensor, instance, first.cursor).run_requests] == ["bootstrap:2026-11-01"]
+    assert [r.run_key for r in _tick(sensor, instance, first.cursor).run_requests] == [_data_key(storeml_url)]
 
 
-def test_new_orders_since_training(storeml_url: str, instance: dg.DagsterInstance) -> None:
+def test_new_orders_since_the_last_attempt(storeml_url: str, instance: dg.DagsterInstance) -> None:
     sensor = build_retraining_sensor(CONFIG)
-    _fresh_champion(storeml_url)  # 1000 training rows, trained on data up to 3 days ago
+    hwm = _fresh_champion(storeml_url)  # 1000 training rows; 1 order after its high-water mark
+    # a newer attempt (rejected) saw 3 orders: new orders count from its high-water mark, not the champion's
+    later = hwm + timedelta(days=5)
+    insert_model_version(storeml_url, version="2", status="archived", created_at=datetime.now(UTC),
+                         training_rows=1000, metadata=_basis(later, 3))
+    quiet = _tick(sensor, instance, None)
+    assert quiet.run_requests == [] and quiet.skip_message.startswith("no new data since the last training attempt v2")
     now = datetime.now(UTC)
     _orders(storeml_url, [now - timedelta(minutes=m) for m in range(1, 401)])  # 0.4 x: below 0.5
-    quiet = _tick(sensor, instance, None)
-    assert quiet.run_requests == []
+    below = _tick(sensor, instance, quiet.cursor)
+    assert below.run_requests == []
+    assert "new orders since attempt v2: 400 = 0.40 x its training rows <= 0.5" in (below.skip_message or "")
     _orders(storeml_url, [now - timedelta(minutes=m) for m in range(401, 601)])  # 600 new: 0.6 x
-    fired = _tick(sensor, instance, quiet.cursor)
-    assert [r.run_key for r in fired.run_requests] == ["new_data:1:1"]
+    fired = _tick(sensor, instance, below.cursor)
+    assert [r.run_key for r in fired.run_requests] == [_data_key(storeml_url)]
     assert float(fired.run_requests[0].tags["storeml/trigger.new_data.value"]) == pytest.approx(0.6)
     assert _tick(sensor, instance, fired.cursor).run_requests == []
     row = _triggers(storeml_url)[0]
     assert row[0] == "trigger:new_data" and row[2]["new_orders"] == 600 and row[2]["training_rows"] == 1000
+    assert row[2]["attempt_version"] == "2"
 
 
 def test_old_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
@@ -138,8 +175,21 @@ def test_old_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
     insert_model_version(storeml_url, version="3", status="production", created_at=now - timedelta(days=45),
                          training_window_end=now - timedelta(days=46), promoted_at=now - timedelta(days=44))
     fired = _tick(sensor, instance, None)
-    assert [r.run_key for r in fired.run_requests] == ["model_age:3:1"]
+    assert [r.tags["storeml/trigger"] for r in fired.run_requests] == ["model_age"]
     assert _tick(sensor, instance, fired.cursor).run_requests == []
+
+
+def test_waits_while_a_retraining_run_is_in_flight(storeml_url: str, instance: dg.DagsterInstance) -> None:
+    sensor = build_retraining_sensor(CONFIG)
+    _orders(storeml_url, [datetime(2026, 10, 31, 18, tzinfo=UTC)])  # no champion: bootstrap would fire
+    running = instance.add_run(dg.DagsterRun(job_name=RETRAINING_JOB_NAME, run_id=str(uuid.uuid4()),
+                                             status=dg.DagsterRunStatus.STARTED))
+    waiting = _tick(sensor, instance, None)
+    assert waiting.run_requests == []
+    assert waiting.skip_message == (f"retraining run {running.run_id} is queued or running: waiting for its "
+                                    "training attempt")
+    instance.report_run_failed(running)
+    assert [r.tags["storeml/trigger"] for r in _tick(sensor, instance, None).run_requests] == ["bootstrap"]
 
 
 def test_default_status_follows_the_automation_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,4 +198,4 @@ def test_default_status_follows_the_automation_setting(monkeypatch: pytest.Monke
     monkeypatch.setenv("STOREML_AUTOMATION", "true")
     sensor = build_retraining_sensor(CONFIG)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 60
+    assert sensor.minimum_interval_seconds == 60  # STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS unset
