@@ -10,12 +10,17 @@ the main thread:
   pool, and the wait is bounded (``slot_wait_seconds``): past it the run is marked FAILURE, its
   claims are freed and :class:`SlotWaitTimeout` names the holders;
 * Ctrl-C (SIGINT) or SIGTERM marks the run CANCELED, frees its slots and raises
-  :class:`RunInterrupted` at once; the abandoned worker thread dies with the process, and an open
-  write transaction is rolled back by Postgres when the connection goes.
+  :class:`RunInterrupted`.
+
+Either way the worker is stopped the way Dagster stops a run on an interrupt: a
+``DagsterExecutionInterruptedError`` raised in its thread, which unwinds the run (Dagster records
+the cancellation; an open write transaction is rolled back). A worker stuck in a database call that
+does not return within ``STOP_GRACE_SECONDS`` is left behind; it dies with the process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import threading
 import time
@@ -32,6 +37,8 @@ from storeml_assets.recovery import PID_TAG, slot_holders, worker_state
 POLL_SECONDS = 0.5
 #: How often the pools are looked at while a run executes.
 SLOT_POLL_SECONDS = 2.0
+#: How long a stopped run's worker thread gets to unwind.
+STOP_GRACE_SECONDS = 10.0
 
 
 class SlotWaitTimeout(RuntimeError):
@@ -91,7 +98,21 @@ def waiting_claims(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str,
     return waiting
 
 
-def _end_run(instance: dg.DagsterInstance, run_id: str, message: str, *, canceled: bool) -> None:
+def _stop_run(
+    instance: dg.DagsterInstance, worker: threading.Thread, run_id: str, message: str, *, canceled: bool
+) -> None:
+    """Mark the run CANCELING (or FAILURE), interrupt its worker thread, then make sure it ended and free its slots."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        if canceled:
+            instance.report_run_canceling(run, message)
+        else:
+            instance.report_run_failed(run, message)
+    if worker.is_alive() and worker.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(worker.ident), ctypes.py_object(dg.DagsterExecutionInterruptedError)
+        )
+        worker.join(STOP_GRACE_SECONDS)
     run = instance.get_run_by_id(run_id)
     if run is not None and not run.is_finished:
         if canceled:
@@ -154,10 +175,11 @@ def execute_guarded(
                         f"{job.name} (run {run_id}): step {step} waited more than {slot_wait_seconds:.0f}s "
                         f"for a {pool!r} slot held by {holders}"
                     )
-                    _end_run(instance, run_id, message, canceled=False)
+                    _stop_run(instance, worker, run_id, message, canceled=False)
                     raise SlotWaitTimeout(message)
         except KeyboardInterrupt:
-            _end_run(instance, run_id, "Interrupted (Ctrl-C or SIGTERM) while the run executed.", canceled=True)
+            message = "Interrupted (Ctrl-C or SIGTERM) while the run executed."
+            _stop_run(instance, worker, run_id, message, canceled=True)
             raise RunInterrupted(f"{job.name} (run {run_id}) interrupted: run canceled") from None
     if "error" in outcome:
         raise outcome["error"]

@@ -44,3 +44,16 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
+
+
+def wait_for_output(process: subprocess.Popen[bytes], log: Path, text: str) -> str:
+    """Until ``text`` shows in ``log``; fail with the output if the process exits or takes too long."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while text not in (output := log.read_text()):
+        if process.poll() is not None:
+            raise AssertionError(f"helper exited with {process.returncode} before printing {text!r}:\n{output}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"helper did not print {text!r} within {READY_TIMEOUT:.0f}s:\n{output}")
+        time.sleep(0.2)
+    return output

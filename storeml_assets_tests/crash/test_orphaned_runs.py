@@ -1,0 +1,152 @@
+"""Runs left STARTED by a killed process: the next storeml start fails them and frees their pool slots.
+
+Real processes execute real runs on a Dagster instance made from the repository's dagster.yaml with
+its storage in a fresh Postgres database; each holds one of the two ``postgres_heavy_write`` slots
+and is killed with SIGKILL, as a crash (or Postgres killed under the run) leaves them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from rich.console import Console
+
+from storeml_assets.demo import Demo
+from storeml_assets.recovery import PID_TAG, slot_holders
+from storeml_assets.run_guard import SlotWaitTimeout, execute_guarded
+from storeml_assets.settings import Settings
+from storeml_assets_tests.conftest import PROJECT_ROOT
+from storeml_assets_tests.crash.helpers import kill_hard, start, wait_for_output, wait_ready
+from storeml_assets_tests.crash.runner import POOL, quick_job
+
+RUNNER = "storeml_assets_tests.crash.runner"
+
+
+@pytest.fixture
+def project_instance(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """The repository's dagster.yaml on a fresh storage database; STOREML_HOME under tmp_path."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("STOREML_DAGSTER_DB_URL", fresh_db)
+    monkeypatch.setenv("STOREML_HOME", str(tmp_path / "home"))
+    instance = dg.DagsterInstance.get()
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
+def _hold_slots(tmp_path: Path, count: int) -> list[tuple[subprocess.Popen[bytes], str]]:
+    """``count`` processes, each running a run whose step holds a pool slot; (process, run id) each."""
+    home = str(tmp_path / "home")
+    holders: list[tuple[subprocess.Popen[bytes], str]] = []
+    try:
+        # one after the other: two first claims at once race on initializing the pool's limit
+        for n in range(count):
+            ready, log = tmp_path / f"ready-{n}", tmp_path / f"holder-{n}.log"
+            process = start(RUNNER, "hold", home, str(ready), log=log)
+            holders.append((process, ""))
+            wait_ready(process, ready, log)
+            holders[-1] = (process, ready.read_text())
+    except BaseException:
+        for process, _ in holders:
+            kill_hard(process)
+        raise
+    return holders
+
+
+def test_runs_of_killed_processes_are_failed_and_their_slots_freed_on_the_next_start(
+    project_instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    instance = project_instance
+    holders = _hold_slots(tmp_path, 2)
+    for process, _ in holders:
+        kill_hard(process)
+    dead = {run_id: process.pid for process, run_id in holders}
+    for run_id, pid in dead.items():
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.STARTED
+        assert run.tags[PID_TAG] == str(pid)
+    assert set(slot_holders(instance)) == set(dead)
+
+    # Both slots are held by dead runs: a new run says so and gives up instead of spinning forever.
+    said: list[str] = []
+    with pytest.raises(SlotWaitTimeout) as timeout:
+        execute_guarded(quick_job, instance=instance, slot_wait_seconds=1.0, say=said.append)
+    assert len(said) == 1 and f"is waiting for a '{POOL}' slot" in said[0]
+    for run_id, pid in dead.items():
+        assert f"run {run_id} (holding_job, STARTED, pid {pid} gone)" in str(timeout.value)
+    waiting_run = re.search(r"\(run ([0-9a-f-]+)\)", str(timeout.value))
+    assert waiting_run is not None
+    given_up = instance.get_run_by_id(waiting_run.group(1))
+    assert given_up is not None and given_up.status == dg.DagsterRunStatus.FAILURE
+    assert set(slot_holders(instance)) == set(dead)
+
+    # The next storeml start (the demo's first stage) recovers them.
+    out = io.StringIO()
+    demo = Demo(Settings.from_env(), Console(file=out, width=200), scale="tiny", drift=False, seed=1)
+    demo.recover()
+    for run_id, pid in dead.items():
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+        assert f"run {run_id} (holding_job) was left STARTED by pid {pid}, which is gone: marked FAILURE" in out.getvalue()
+    assert slot_holders(instance) == {}
+    assert not instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+
+    # ... and the next run gets a slot at once and completes.
+    said.clear()
+    result = execute_guarded(quick_job, instance=instance, slot_wait_seconds=60.0, say=said.append)
+    assert result.success and said == []
+    assert slot_holders(instance) == {}
+
+    # A second recovery finds nothing left to do.
+    assert demo.recover() is None
+    assert out.getvalue().count("marked FAILURE") == 2
+
+
+def test_live_runs_are_left_alone(project_instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    instance = project_instance
+    ((process, run_id),) = _hold_slots(tmp_path, 1)
+    try:
+        out = io.StringIO()
+        Demo(Settings.from_env(), Console(file=out), scale="tiny", drift=False, seed=1).recover()
+        assert out.getvalue() == ""
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.STARTED
+        assert set(slot_holders(instance)) == {run_id}
+    finally:
+        kill_hard(process)
+
+
+def test_ctrl_c_stops_a_command_waiting_for_a_slot(project_instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    instance = project_instance
+    holders = _hold_slots(tmp_path, 2)
+    try:
+        log = tmp_path / "guarded.log"
+        waiting = start(RUNNER, "guarded", str(tmp_path / "home"), log=log)
+        try:
+            wait_for_output(waiting, log, "is waiting for")
+            waiting.send_signal(signal.SIGINT)
+            # Dagster's in-process executor ignores SIGINT while it spins on a slot; the guard does not
+            assert waiting.wait(timeout=120) == 130
+        finally:
+            kill_hard(waiting)
+        output = log.read_text()
+        match = re.search(r"quick_job \(run ([0-9a-f-]+)\) interrupted: run canceled", output)
+        assert match, output
+        run = instance.get_run_by_id(match.group(1))
+        assert run is not None and run.status == dg.DagsterRunStatus.CANCELED
+        assert set(slot_holders(instance)) == {run_id for _, run_id in holders}
+    finally:
+        for process, _ in holders:
+            kill_hard(process)
