@@ -36,6 +36,7 @@ from mlflow import log_metrics, log_params, set_tags
 from mlflow.sklearn import load_model as load_sklearn_model
 from pydantic import Field
 
+from storeml_assets.db.urls import first_line
 from storeml_assets.ml.gates import GateConfig, evaluate_gates
 from storeml_assets.ml.mlflow_resource import CHALLENGER, CHAMPION, MlflowTracking
 from storeml_assets.ml.train import evaluate, evaluation_plots, flip_labels, predict_scores, train_model
@@ -114,9 +115,22 @@ def failed_checks(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) ->
     return failed
 
 
+def _repository(context: dg.AssetExecutionContext) -> dg.RepositoryDefinition:
+    """The code location the run belongs to. A run launched from a code location (daemon, UI) carries
+    it; an in-process run (``execute_in_process``, ``dg.materialize``: the demo, tests) does not, and
+    then storeml's own code location is the graph."""
+    try:
+        return context.repository_def
+    except Exception as exc:  # Dagster raises an invariant error when the run has no repository
+        context.log.debug(f"no repository on this run ({first_line(exc)}): using the storeml code location")
+    from storeml_assets.definitions import defs  # the models domain does not import it at module level
+
+    return defs.get_repository_def()
+
+
 def failed_blocking_checks(context: dg.AssetExecutionContext, key: dg.AssetKey) -> list[str]:
     """The blocking checks upstream of ``key`` whose latest completed evaluation failed."""
-    return failed_checks(context.instance, upstream_blocking_checks(context.repository_def, key))
+    return failed_checks(context.instance, upstream_blocking_checks(_repository(context), key))
 
 
 def _lineage(run: dg.DagsterRun) -> list[str]:
