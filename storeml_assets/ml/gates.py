@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from storeml_assets.ml.drift import DriftSummary
 from storeml_assets.ml.train import EvaluationResult
-
-if TYPE_CHECKING:  # the drift module imports Evidently
-    from storeml_assets.ml.drift import DriftSummary
 
 NO_CHAMPION = "no champion"
 

@@ -1,9 +1,17 @@
-"""Monitoring assets: feature drift between the champion's training window and the latest window.
+"""Monitoring assets: feature drift between the champion's training cutoffs and the latest window.
 
-The logic lives in :mod:`storeml_assets.monitoring.metrics` (rows, score shift) and
+The logic lives in :mod:`storeml_assets.monitoring.metrics` (rows, score shift),
+:mod:`storeml_assets.models.features` (:func:`~storeml_assets.models.features.customer_drift`: the
+one drift column set over the active customers, shared with the promotion gate ``data_drift``) and
 :mod:`storeml_assets.ml.drift` (the Evidently report); this module only wires them.
+
+The reference is the champion's training cutoffs, the same rows gate ``data_drift`` compared when
+it promoted the champion, so a storefront that has not changed shows the same ~0 it showed then.
+With too few rows on either side the ``drift_share`` row is written with no value and the verdict
+"not enough data to judge drift (...)" in its metadata: nothing the retraining sensor could fire on.
 """
 
+import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -15,17 +23,22 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from storeml_assets.ml.drift import MIN_DRIFT_ROWS
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.ml.train import predict_scores
 from storeml_assets.models.assets import CUSTOMER_FEATURES_KEY, MODEL_NAME
 from storeml_assets.models.features import (
     CUSTOMER_ID,
-    DRIFT_FEATURES,
+    DRIFT_COLUMNS,
     FEATURE_SPEC,
+    active_customers,
     build_customer_features,
+    customer_drift,
+    cutoff_labels,
     load_raw_frames,
 )
+from storeml_assets.models.promotion import production_row
 from storeml_assets.models.training import to_model_frame
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
@@ -33,14 +46,6 @@ from storeml_assets.settings import get_settings
 
 MONITORING_GROUP = "monitoring"
 FEATURE_DRIFT_KEY = dg.AssetKey(["monitoring", "feature_drift"])
-
-#: Features the drift report compares by default: the per-customer trailing-window profile
-#: (the simulator's five drift features and the window's order count). Cumulative features
-#: (tenure, counts since signup, recency, ...) move with the calendar by construction (every
-#: customer is 30 days older at the later cutoff), so comparing two cutoffs flags them without
-#: any change in behaviour; the other window counts (interactions_30d, cart_adds_30d) follow
-#: sessions_per_week and would count one change twice.
-MONITORED_FEATURES: list[str] = [*DRIFT_FEATURES, "orders_30d"]
 
 
 class FeatureDriftConfig(dg.Config):
@@ -51,16 +56,16 @@ class FeatureDriftConfig(dg.Config):
         description="Dataset drift when the share of drifted columns reaches this (gate data_drift's maximum).",
     )
     window_days: int = Field(default=30, description="Trailing window of the window features, in days.")
-    columns: list[str] = Field(
-        default_factory=lambda: list(MONITORED_FEATURES),
-        description="Numeric feature columns compared (default: the trailing-window profile).",
+    min_rows: int = Field(
+        default=MIN_DRIFT_ROWS,
+        description="Fewer active customers than this on either side: no drift verdict (not enough data to judge drift).",
     )
     current_cutoff: str | None = Field(
         default=None, description="ISO date/time of the current cutoff; default: the day after the newest order."
     )
     reference_cutoff: str | None = Field(
         default=None,
-        description="ISO date/time of the reference cutoff; default: the champion's training cutoff, "
+        description="ISO date/time of the reference cutoff; default: the champion's training cutoffs, "
         "else window_days before the current cutoff.",
     )
     model_name: str = Field(default=MODEL_NAME, description="Registered model whose champion is monitored.")
@@ -90,9 +95,27 @@ def _scores(model: Any, features: pl.DataFrame) -> np.ndarray:
     return predict_scores(model, to_model_frame(features.select(FEATURE_SPEC.columns)), FEATURE_SPEC)
 
 
-def _active(features: pl.DataFrame) -> pl.DataFrame:
-    """Customers active in the trailing window: an order or a session in it."""
-    return features.filter((pl.col("orders_30d").fill_null(0) > 0) | (pl.col("sessions_per_week").fill_null(0) > 0))
+def train_cutoffs(metadata: Any) -> list[datetime]:
+    """The training cutoffs a ``model_versions.metadata`` lists (``train_cutoffs``: comma-separated dates)."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    raw = metadata.get("train_cutoffs") if isinstance(metadata, dict) else None
+    if not raw:
+        return []
+    values = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return [metrics.day_start(_parse_cutoff(str(v).strip())) for v in values if str(v).strip()]
+
+
+def _parse_cutoff(value: str) -> datetime:
+    moment = _parse(value)
+    assert moment is not None
+    return moment
+
+
+def _history_start(orders: pl.DataFrame) -> datetime | None:
+    """Midnight UTC of the day of the oldest order (the start of the history), None without orders."""
+    oldest = orders.get_column("ordered_at").min() if "ordered_at" in orders.columns else None
+    return metrics.day_start(oldest) if isinstance(oldest, datetime) else None
 
 
 def _float_meta(value: float | None) -> dg.MetadataValue:
@@ -121,25 +144,37 @@ def feature_drift(
     current_cutoff = _parse(config.current_cutoff) or metrics.latest_cutoff(frames["orders"])
     with storeml_db.connect() as conn:
         champion = store.champion_state(conn, config.model_name)
-    ref_cutoff = _parse(config.reference_cutoff) or metrics.reference_cutoff(
-        current_cutoff, champion.training_cutoff if champion else None, config.window_days
-    )
-    reference = build_customer_features(frames, ref_cutoff, window_days=config.window_days)
+        champion_row = production_row(conn, config.model_name) if champion else None
+    configured = _parse(config.reference_cutoff)
+    champion_cutoffs = train_cutoffs(champion_row["metadata"]) if champion_row else []
+    if configured is not None:
+        ref_cutoffs = [configured]
+    elif champion_cutoffs:
+        ref_cutoffs = champion_cutoffs
+    else:
+        ref_cutoffs = [metrics.reference_cutoff(current_cutoff, champion.training_cutoff if champion else None,
+                                                config.window_days)]
+    reference = pl.concat([build_customer_features(frames, c, window_days=config.window_days) for c in ref_cutoffs])
     current = build_customer_features(frames, current_cutoff, window_days=config.window_days)
-    if reference.is_empty() or current.is_empty():
-        raise ValueError(f"no customers at cutoff {ref_cutoff.isoformat() if reference.is_empty() else current_cutoff.isoformat()}: "
-                         "materialize the source tables first")
+    if current.is_empty():
+        raise ValueError(f"no customers at cutoff {current_cutoff.isoformat()}: materialize the source tables first")
 
     stamp = current_cutoff.strftime("%Y%m%d")
     html = get_settings().home / "reports" / "feature_drift" / f"feature_drift_{stamp}_{context.run.run_id[:8]}.html"
-    summary = _drift(reference, current, config, html)
+    summary = customer_drift(reference, current, drift_share_threshold=config.drift_share_threshold,
+                             history_start=_history_start(frames["orders"]), window_days=config.window_days,
+                             html_path=str(html), min_rows=config.min_rows)
     version = champion.model_version if champion else None
     name = champion.model_name if champion else config.model_name
+    ref_labels = cutoff_labels(reference) or [c.strftime("%Y-%m-%d") for c in ref_cutoffs]
     window = {
-        "reference_cutoff": ref_cutoff.isoformat(),
+        "reference_cutoff": ref_cutoffs[-1].isoformat(),
+        "reference_cutoffs": ref_labels,
         "current_cutoff": current_cutoff.isoformat(),
         "window_days": config.window_days,
-        "reference_source": "config" if config.reference_cutoff else ("champion" if champion else "previous_window"),
+        "reference_source": "config" if configured else ("champion" if champion else "previous_window"),
+        "verdict": summary.reason,
+        "compared": compared_text(ref_labels, current_cutoff, config.window_days),
         "dagster_run_id": context.run.run_id,
     }
     rows = metrics.drift_metric_rows(summary, model_name=name, model_version=version, context=window)
@@ -151,43 +186,48 @@ def feature_drift(
             context.log.warning(f"mlops lists {champion.model_name} v{version} in production but MLflow has no "
                                 "champion alias: coverage skipped")
         else:
-            active = _active(current)
+            active = active_customers(current)
             coverage = metrics.coverage_figures(_scores(model, reference), _scores(model, active), active.height)
             rows += metrics.coverage_metric_rows(coverage, model_name=name, model_version=version, context=window)
 
     with mlflow.start_run(context, run_name=f"feature_drift_{stamp}", tags={"storeml.kind": "drift"}) as run:
-        mlflow_params = {**{k: v for k, v in window.items() if k != "dagster_run_id"},
+        mlflow_params = {**{k: v for k, v in window.items() if k not in ("dagster_run_id", "verdict")},
                          "drift_share_threshold": config.drift_share_threshold,
-                         "columns": ",".join(config.columns), "champion_version": version or "none"}
+                         "columns": ",".join(DRIFT_COLUMNS), "champion_version": version or "none"}
         _log_params(mlflow_params)
         _log_metrics({"drift_share": summary.drift_share,
                       **{f"drift_score.{c}": col.score for c, col in summary.columns.items()},
                       **({"scored_share": coverage.scored_share, "score_psi": coverage.score_psi,
                           "score_wasserstein": coverage.score_wasserstein} if coverage else {})})
-        _log_artifact(html)
+        if summary.html_path is not None:
+            _log_artifact(summary.html_path)
     mlflow_run_id = run.info.run_id
 
     with storeml_db.connect() as conn:
         ids = store.insert_metrics(conn, rows)
 
-    context.log.info(f"drift share {summary.drift_share:.3f} ({summary.drifted_count}/{summary.column_count} "
-                     f"columns: {', '.join(summary.drifted_columns) or 'none'})")
+    detail = f" (columns: {', '.join(summary.drifted_columns) or 'none'})" if summary.judged else ""
+    context.log.info(f"{summary.reason}{detail}; {window['compared']}")
     meta: dict[str, Any] = {
-        "drift_share": dg.MetadataValue.float(summary.drift_share),
+        "drift_share": _float_meta(summary.drift_share),
+        "verdict": dg.MetadataValue.text(summary.reason),
+        "compared": dg.MetadataValue.text(str(window["compared"])),
         "dataset_drift": dg.MetadataValue.bool(summary.dataset_drift),
         "drift_share_threshold": dg.MetadataValue.float(config.drift_share_threshold),
         "drifted_columns": dg.MetadataValue.json(summary.drifted_columns),
         "column_scores": dg.MetadataValue.md(metrics.drift_markdown(summary)),
         "reference_cutoff": dg.MetadataValue.text(str(window["reference_cutoff"])),
+        "reference_cutoffs": dg.MetadataValue.json(ref_labels),
         "current_cutoff": dg.MetadataValue.text(str(window["current_cutoff"])),
         "reference_source": dg.MetadataValue.text(str(window["reference_source"])),
         "reference_rows": dg.MetadataValue.int(summary.reference_rows),
         "current_rows": dg.MetadataValue.int(summary.current_rows),
-        "report_path": dg.MetadataValue.path(str(html)),
+        "report_path": dg.MetadataValue.path(str(summary.html_path)) if summary.html_path else
+        dg.MetadataValue.text("none (not judged)"),
         "mlflow_run_id": dg.MetadataValue.text(mlflow_run_id),
         "champion_version": dg.MetadataValue.text(version or "none"),
         "monitoring_metric_ids": dg.MetadataValue.json(ids),
-        "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *config.columns).head(5))),
+        "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *DRIFT_COLUMNS).head(5))),
     }
     if coverage is not None:
         meta["scored_share"] = dg.MetadataValue.float(coverage.scored_share)
@@ -197,19 +237,10 @@ def feature_drift(
     return dg.MaterializeResult(metadata=meta)
 
 
-def _drift(reference: pl.DataFrame, current: pl.DataFrame, config: FeatureDriftConfig, html: Path):
-    from storeml_assets.ml.drift import drift_summary
-
-    unknown = [c for c in config.columns if c not in FEATURE_SPEC.numeric]
-    if unknown:
-        raise ValueError(f"drift columns are not numeric features: {unknown}")
-    return drift_summary(
-        reference.select(config.columns).to_pandas(),
-        current.select(config.columns).to_pandas(),
-        columns=list(config.columns),
-        drift_share_threshold=config.drift_share_threshold,
-        html_path=html,
-    )
+def compared_text(reference_cutoffs: list[str], current_cutoff: datetime, window_days: int) -> str:
+    """What a drift figure compares, in one line."""
+    return (f"trailing {window_days}-day profile of active customers at {', '.join(reference_cutoffs)} "
+            f"vs {current_cutoff:%Y-%m-%d}")
 
 
 def _log_params(params: dict[str, Any]) -> None:

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from storeml_assets.ml import gates
+from storeml_assets.ml.drift import ColumnDrift, DriftSummary
 from storeml_assets.ml.gates import GATE_NAMES, NO_CHAMPION, GateConfig, evaluate_gates
 from storeml_assets.ml.train import EvaluationResult, evaluate, flip_labels, train_model
+from storeml_assets.models.features import DRIFT_COLUMNS
 from storeml_assets_tests.ml.synthetic import FEATURES, LABEL, PROPENSITY, SEGMENTS, customer_frame
 
 
@@ -65,6 +67,32 @@ def test_data_drift() -> None:
     assert gates.data_drift(0.3, 0.3).passed
     drifted = gates.data_drift(0.4, 0.3)
     assert not drifted.passed and drifted.value == 0.4 and drifted.threshold == 0.3
+
+
+def _drift(share: float | None, drifted: list[str], ref_rows: int = 800, cur_rows: int = 400) -> DriftSummary:
+    columns = {c: ColumnDrift(c, "numeric", "wasserstein", 0.5 if c in drifted else 0.01, 0.1, c in drifted)
+               for c in DRIFT_COLUMNS} if share is not None else {}
+    return DriftSummary(share, len(drifted), len(DRIFT_COLUMNS), share is not None and share >= 0.3, 0.3, drifted,
+                        columns, ref_rows, cur_rows, None, min_rows=200, compared_columns=list(DRIFT_COLUMNS))
+
+
+def test_data_drift_reads_a_drift_summary() -> None:
+    calm = gates.data_drift(_drift(1 / 6, ["avg_order_value"]), 0.3)
+    assert calm.passed and calm.value == pytest.approx(1 / 6)
+    assert calm.reason == "drift share 0.1667 (1 of 6 columns) <= 0.3"
+    drifted = gates.data_drift(_drift(4 / 6, DRIFT_COLUMNS[:4]), 0.3)
+    assert not drifted.passed and drifted.reason == "drift share 0.6667 (4 of 6 columns) > 0.3"
+
+
+def test_too_little_data_passes_the_drift_gate_with_its_reason() -> None:
+    thin = gates.data_drift(_drift(None, [], ref_rows=150, cur_rows=90), 0.3)
+    assert thin.passed and thin.value is None and thin.threshold == 0.3
+    assert thin.reason == "not enough data to judge drift (150 reference / 90 current rows < 200)"
+    decision = evaluate_gates(result(), None, training_rows=5000, failed_checks=[],
+                              drift_share=_drift(None, [], ref_rows=150, cur_rows=90))
+    assert decision.action == "promote"
+    assert decision.gates[GATE_NAMES.index("data_drift")].reason.startswith("not enough data to judge drift")
+    assert gates.data_drift(None, 0.3).passed is False  # a missing share without a verdict is no pass
 
 
 def test_segment_consistency() -> None:
