@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -58,7 +60,8 @@ def root(
 @app.command()
 def dev(
     host: str = typer.Option("127.0.0.1", help="Address the Dagster UI binds to."),
-    port: int = typer.Option(3000, help="Port of the Dagster UI."),
+    port: int = typer.Option(3000, "--port", "-p", min=1, max=65535, help="Port of the Dagster UI."),
+    verbose: bool = typer.Option(False, "--verbose", help="Stream the webserver's and daemon's logs here too."),
 ) -> None:
     """Start the database (embedded unless configured), migrate, then run the Dagster UI and daemon."""
     from storeml_assets.db.migrate import migrate
@@ -68,14 +71,56 @@ def dev(
     report = migrate(settings, log=lambda line: console.print(f"  {line}", highlight=False))
     console.print(f"  migrations: {report.applied_count} applied")
     env = project_instance_env(settings)
-    console.print(f"[bold green]Dagster UI[/] at http://{host}:{port} (Ctrl-C stops it)")
-    workspace = settings.project_root / "workspace.yaml"
-    dagster = Path(sys.executable).with_name("dagster")
-    args = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
-    # run from the instance's own folder: Dagster warns when a dagster.yaml sits in the working
-    # directory but DAGSTER_HOME is elsewhere (the checkout holds the source of the linked file)
-    os.chdir(settings.dagster_home)
-    os.execve(args[0], args, env)
+    workspace = str(settings.project_root / "workspace.yaml")
+    level = "info" if verbose else "warning"
+    bin_dir = Path(sys.executable).parent
+    # the webserver and the daemon, as in production (`dagster dev` is superseded by Dagster);
+    # run from the instance's own folder, where the linked dagster.yaml is the instance's
+    commands = {
+        "dagster-webserver": [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port),
+                              "--dagster-log-level", level, "--uvicorn-log-level", level,
+                              "--code-server-log-level", level],
+        "dagster-daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace, "--log-level", level,
+                           "--code-server-log-level", level],
+    }
+    log_path = settings.home / "logs" / "dagster-dev.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        output = None if verbose else log
+        processes = {
+            name: subprocess.Popen(cmd, env=env, cwd=settings.dagster_home, stdout=output, stderr=output)
+            for name, cmd in commands.items()
+        }
+        console.print(f"[bold green]Dagster UI[/] at http://{host}:{port} (Ctrl-C stops it; logs in {log_path})",
+                      highlight=False)
+        code = _wait_for_first_exit(processes)
+    if code not in (0, None):
+        fail(f"the Dagster UI stopped (exit code {code}); see {log_path}")
+
+
+def _wait_for_first_exit(processes: dict[str, subprocess.Popen[bytes]]) -> int | None:
+    """Wait until one process ends (or Ctrl-C), stop the others; the first exit code (None on Ctrl-C)."""
+    code: int | None = None
+    try:
+        while code is None:
+            for process in processes.values():
+                if process.poll() is not None:
+                    code = process.returncode
+                    break
+            else:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        code = None
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return code
 
 
 @app.command()
