@@ -255,8 +255,10 @@ def _print_summary(
 
     if _rows("select to_regclass('warehouse.bundle_rules') is not null")[0][0]:
         rules = Table(title="top bundle rules by lift", title_justify="left")
-        for column in ("antecedents", "consequents", "support", "confidence", "lift"):
-            rules.add_column(column)
+        for column in ("antecedents", "consequents"):  # product names wrap; the figures never do
+            rules.add_column(column, ratio=1, overflow="fold")
+        for column in ("support", "confidence", "lift"):
+            rules.add_column(column, no_wrap=True, justify="right")
         for lhs, rhs, support, confidence, lift in _rows(
             "select antecedent_names, consequent_names, support, confidence, lift from warehouse.bundle_rules "
             "order by lift desc limit 5"
@@ -272,14 +274,7 @@ def _print_summary(
         (report.started_at,),
     )
     if models:
-        table = Table(title="model versions trained by this demo", title_justify="left")
-        columns = ("version", "status", "F1", "Brier", "ROC-AUC (holdout)", "ROC-AUC vs outcomes", "oracle ROC-AUC",
-                   "model / oracle")
-        for column in columns:
-            table.add_column(column)
-        for version, status, f1, brier, auc, model_auc, oracle, ratio in models:
-            table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle), _f(ratio))
-        console.print(table)
+        console.print(model_table(models))
     drift = _rows(
         "select metric_value, metadata from mlops.v_recent_monitoring "
         "where metric_type = 'drift' and metric_name = 'drift_share' and created_at >= %s",
@@ -306,6 +301,26 @@ def _print_summary(
         stages.add_row(name, f"{seconds:.1f}")
     stages.add_row("[bold]total[/]", f"[bold]{report.total_seconds:.1f}[/]")
     console.print(stages)
+
+
+#: The model table's headers, each at most 8 characters wide so the table reads in 80 columns.
+MODEL_COLUMNS = ("version", "status", "F1", "Brier", "AUC\nholdout", "AUC vs\noutcomes", "oracle\nAUC",
+                 "model /\noracle")
+
+
+def model_table(models: list[tuple[Any, ...]]) -> Table:
+    """The demo's model versions: (version, status, F1, Brier, AUC, AUC vs outcomes, oracle AUC, ratio) rows."""
+    table = Table(
+        title="model versions trained by this demo", title_justify="left", pad_edge=False,
+        caption="AUC = ROC-AUC; holdout: the time-split test set; vs outcomes: against the simulated "
+                "purchases; oracle: the simulator's true propensity",
+        caption_justify="left",
+    )
+    for column in MODEL_COLUMNS:
+        table.add_column(column, no_wrap=True, justify="left" if column in ("version", "status") else "right")
+    for version, status, f1, brier, auc, model_auc, oracle, ratio in models:
+        table.add_row(str(version), status, _f(f1), _f(brier), _f(auc), _f(model_auc), _f(oracle), _f(ratio))
+    return table
 
 
 def drift_line(share: float | None, metadata: dict[str, Any] | None) -> str:
