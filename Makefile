@@ -45,7 +45,8 @@ bench-rules:
 bench-simulator:
 	$(BIN)/python -m benchmarks.bench_simulator --scale large
 
-## clean-db: stop the embedded server and delete its data folder
+## clean-db: stop the embedded servers (the project's and the test suite's), then delete their data folders
 clean-db:
-	-$(BIN)/storeml db down
+	$(BIN)/storeml db down
+	$(BIN)/storeml db down --data-dir .storeml/test-pg
 	rm -rf .storeml/pg .storeml/test-pg

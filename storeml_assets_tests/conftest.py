@@ -1,8 +1,9 @@
 """Shared fixtures: a real PostgreSQL server, and a fresh database per test.
 
 The suite uses the server named by ``STOREML_TEST_PG_URL`` when set; otherwise it starts
-(or reuses) an embedded server under ``.storeml/test-pg`` on ``STOREML_TEST_PG_PORT`` (54339,
-or a free port when something else already holds 54339 and no port was requested).
+(or reuses) an embedded server under ``.storeml/test-pg`` (``STOREML_TEST_PG_DIR``) on
+``STOREML_TEST_PG_PORT`` (54339, or a free port when something else already holds 54339 and no
+port was requested), and stops it at the end of the session if the session started it.
 """
 
 from __future__ import annotations
@@ -23,17 +24,35 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> str:
-    """URL of the server the tests use (no database part)."""
+def pg_server_url() -> Iterator[str]:
+    """URL of the server the tests use (no database part).
+
+    An embedded test server this session started is stopped when the session ends; one that was
+    already running (another session's, or started by hand) is left running.
+    """
     configured = os.environ.get("STOREML_TEST_PG_URL", "").strip()
     if configured:
-        return configured
+        yield configured
+        return
     requested = os.environ.get("STOREML_TEST_PG_PORT", "").strip()
-    embedded = EmbeddedPostgres(PROJECT_ROOT / ".storeml" / "test-pg", int(requested or 54339), durable=False)
-    if not requested and not embedded.status().running and _port_in_use(embedded.port):
+    embedded = embedded_test_server(requested)
+    started_here = not embedded.status().running
+    url = embedded.ensure_running()
+    try:
+        yield url
+    finally:
+        if started_here:
+            embedded.stop()
+
+
+def embedded_test_server(requested_port: str = "") -> EmbeddedPostgres:
+    """The suite's own embedded server under ``.storeml/test-pg`` (``STOREML_TEST_PG_DIR``; port 54339 unless busy or requested)."""
+    data_dir = Path(os.environ.get("STOREML_TEST_PG_DIR", "").strip() or PROJECT_ROOT / ".storeml" / "test-pg")
+    embedded = EmbeddedPostgres(data_dir, int(requested_port or 54339), durable=False)
+    if not requested_port and not embedded.status().running and _port_in_use(embedded.port):
         # another checkout's test server (or anything else) holds the default port: take a free one
         embedded.port = _free_port()
-    return embedded.ensure_running()
+    return embedded
 
 
 def _port_in_use(port: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -30,14 +32,20 @@ def up() -> None:
 
 
 @db_app.command("down")
-def down() -> None:
+def down(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Stop the server of this data folder instead (e.g. the tests' .storeml/test-pg)."
+    ),
+) -> None:
     """Stop the embedded Postgres server."""
     settings = get_settings()
     embedded = EmbeddedPostgres.from_settings(settings)
+    if data_dir is not None:
+        embedded = EmbeddedPostgres(data_dir.resolve(), settings.embedded_port)
     if embedded.stop():
-        console.print("embedded Postgres stopped")
+        console.print(f"embedded Postgres stopped (data in {embedded.data_dir})", highlight=False)
     else:
-        console.print("embedded Postgres was not running")
+        console.print(f"embedded Postgres was not running (data in {embedded.data_dir})", highlight=False)
 
 
 @db_app.command("status")
