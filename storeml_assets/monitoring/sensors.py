@@ -32,8 +32,7 @@ from storeml_assets.settings import get_settings
 RETRAINING_SENSOR_NAME = "retraining_sensor"
 DEFAULT_INTERVAL_SECONDS = 60
 #: Runs in these states hold the sensor back: their attempt is not recorded yet.
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED]
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
 def _env_float(name: str, default: float) -> float:
