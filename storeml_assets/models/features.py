@@ -595,12 +595,6 @@ def drift_frame(features: pl.DataFrame, *, history_start: datetime | None = None
     return rows.select(DRIFT_COLUMNS)
 
 
-def cutoff_labels(features: pl.DataFrame) -> list[str]:
-    """The distinct cutoffs of a feature frame as ``YYYY-MM-DD``, oldest first."""
-    values = features.get_column(CUTOFF).unique().sort().to_list()
-    return [v.strftime("%Y-%m-%d") for v in values if isinstance(v, datetime)]
-
-
 def customer_drift(
     reference: pl.DataFrame,
     current: pl.DataFrame,

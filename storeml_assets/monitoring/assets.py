@@ -13,7 +13,7 @@ With too few rows on either side the ``drift_share`` row is written with no valu
 
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from storeml_assets.models.features import (
     active_customers,
     build_customer_features,
     customer_drift,
-    cutoff_labels,
     load_raw_frames,
 )
 from storeml_assets.models.promotion import production_row
@@ -103,13 +102,7 @@ def train_cutoffs(metadata: Any) -> list[datetime]:
     if not raw:
         return []
     values = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-    return [metrics.day_start(_parse_cutoff(str(v).strip())) for v in values if str(v).strip()]
-
-
-def _parse_cutoff(value: str) -> datetime:
-    moment = _parse(value)
-    assert moment is not None
-    return moment
+    return [metrics.day_start(moment) for v in values if (moment := _parse(str(v).strip())) is not None]
 
 
 def _history_start(orders: pl.DataFrame) -> datetime | None:
@@ -130,7 +123,7 @@ def _float_meta(value: float | None) -> dg.MetadataValue:
     kinds={"evidently", "postgres"},
     owners=["team:ml"],
     code_version="1",
-    description="Feature drift (Evidently) between the champion's training window and the latest window, "
+    description="Feature drift (Evidently) between the champion's training cutoffs and the latest window, "
     "with the champion's coverage and score shift.",
 )
 def feature_drift(
@@ -154,6 +147,9 @@ def feature_drift(
     else:
         ref_cutoffs = [metrics.reference_cutoff(current_cutoff, champion.training_cutoff if champion else None,
                                                 config.window_days)]
+    history_start = _history_start(frames["orders"])
+    # a cutoff whose trailing window starts before the history is not compared (a truncated window)
+    full = [c for c in ref_cutoffs if history_start is None or c - timedelta(days=config.window_days) >= history_start]
     reference = pl.concat([build_customer_features(frames, c, window_days=config.window_days) for c in ref_cutoffs])
     current = build_customer_features(frames, current_cutoff, window_days=config.window_days)
     if current.is_empty():
@@ -162,11 +158,11 @@ def feature_drift(
     stamp = current_cutoff.strftime("%Y%m%d")
     html = get_settings().home / "reports" / "feature_drift" / f"feature_drift_{stamp}_{context.run.run_id[:8]}.html"
     summary = customer_drift(reference, current, drift_share_threshold=config.drift_share_threshold,
-                             history_start=_history_start(frames["orders"]), window_days=config.window_days,
+                             history_start=history_start, window_days=config.window_days,
                              html_path=str(html), min_rows=config.min_rows)
     version = champion.model_version if champion else None
     name = champion.model_name if champion else config.model_name
-    ref_labels = cutoff_labels(reference) or [c.strftime("%Y-%m-%d") for c in ref_cutoffs]
+    ref_labels = [c.strftime("%Y-%m-%d") for c in full or ref_cutoffs]
     window = {
         "reference_cutoff": ref_cutoffs[-1].isoformat(),
         "reference_cutoffs": ref_labels,
