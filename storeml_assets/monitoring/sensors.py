@@ -53,8 +53,6 @@ def interval_from_env() -> int:
     return int(seconds)
 
 
-MINIMUM_INTERVAL_SECONDS = interval_from_env()
-
 
 def trigger_config_from_env() -> metrics.TriggerConfig:
     """The sensor's thresholds from ``STOREML_RETRAIN_*`` (see the module docstring)."""
@@ -108,7 +106,7 @@ def build_retraining_sensor(
     @dg.sensor(
         name=RETRAINING_SENSOR_NAME,
         job_name=job_name,
-        minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
+        minimum_interval_seconds=interval_from_env(),
         default_status=default_status,
         description=(
             f"Retrain on data the last training attempt did not see, when the drift share exceeds "

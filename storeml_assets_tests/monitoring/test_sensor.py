@@ -199,3 +199,11 @@ def test_default_status_follows_the_automation_setting(monkeypatch: pytest.Monke
     sensor = build_retraining_sensor(CONFIG)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == 60  # STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS unset
+
+
+def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", "5")
+    assert build_retraining_sensor(CONFIG).minimum_interval_seconds == 5
+    monkeypatch.setenv("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValueError, match="STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS must be at least 1, got 0"):
+        build_retraining_sensor(CONFIG)
