@@ -67,8 +67,8 @@ def redact(text: str) -> str:
     """``text`` with every password (in URLs, key=value strings, or configured) replaced by ``***``."""
     for secret in sorted(configured_secrets(), key=len, reverse=True):
         text = text.replace(secret, "***")
-    text = _USERINFO_PASSWORD.sub(lambda m: f"{m['prefix']}:***@", text)
-    return _PASSWORD_KV.sub(lambda m: f"{m['key']}***", text)
+    text = _PASSWORD_KV.sub(lambda m: f"{m['key']}***", text)  # first: a query value may hold an '@'
+    return _USERINFO_PASSWORD.sub(lambda m: f"{m['prefix']}:***@", text)
 
 
 def check_url(url: str, source: str = "database URL") -> str:
