@@ -16,7 +16,8 @@ with the calendar, so features at an earlier and a later cutoff would always "dr
 trained at earlier cutoffs would be scored on shifted inputs. Windowed, the same feature means the
 same thing at every cutoff (measured on ``small``, seeds 42 and 7: drift share 0.05 between the
 training rows and the features at the history end of an undrifted simulation, only the two activity
-posteriors flagged, which sharpen with the longer history; 0.55 with the simulator's drift on).
+posteriors flagged, which sharpen with the longer history; 0.55 with the simulator's drift on; that
+is over every numeric feature: the drift gate and the monitoring compare :data:`DRIFT_COLUMNS` only).
 
 Activity model (:data:`ACTIVITY_FEATURES`, :func:`activity_posterior`): the one exception to the fixed
 lookback. A Pareto/NBD posterior (gamma-distributed activity rates, exponential lifetimes) over up to
