@@ -119,7 +119,7 @@ class Demo:
             raise BlockingCheckFailed(f"blocking check failed in {name}: {', '.join(failed)}")
         if not result.success:
             step_errors = [
-                f"{ev.step_key}: {ev.event_specific_data.error.message.strip().splitlines()[0]}"  # type: ignore[union-attr]
+                f"{ev.step_key}: {_root_error(ev.event_specific_data.error)}"  # type: ignore[union-attr]
                 for ev in result.all_events
                 if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
             ]
@@ -224,6 +224,14 @@ class Demo:
         with dg.build_sensor_context(instance=self.instance, resources=self.defs.resources, definitions=self.defs) as context:
             data = sensor.evaluate_tick(context)
         return list(data.run_requests or [])
+
+
+def _root_error(error: Any) -> str:
+    """First line of the innermost cause of a step's error (the database's message, not Dagster's wrapper)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = (getattr(error, "message", "") or "").strip().splitlines()
+    return lines[0] if lines else "see the run in the UI"
 
 
 # -- the summary ----------------------------------------------------------------------------
