@@ -79,8 +79,8 @@ def configure_logging(log_dir: Path, *, verbose: bool) -> Path | None:
             log_dir.mkdir(parents=True, exist_ok=True)
             path = log_dir / LOG_FILE_NAME
             handler = logging.FileHandler(path, encoding="utf-8")
-        except OSError as exc:
-            print_error(f"cannot write the log file in {log_dir} ({exc.strerror}); library warnings go to stderr")
+        except OSError:
+            # an unwritable data folder is reported by whatever command needs it; warnings still show
             handler = logging.StreamHandler(sys.stderr)
             handler.setLevel(logging.WARNING)
     setattr(handler, _MARK, True)

@@ -25,7 +25,12 @@ def test_instance_config_validates(path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("STOREML_DAGSTER_DB_URL", FAKE_URL)
     config, custom_class = dagster_instance_config(str(path.parent), path.name)
     assert custom_class is None
-    assert config["storage"] == {"postgres": {"postgres_url": {"env": "STOREML_DAGSTER_DB_URL"}}}
+    if path == ROOT_YAML:  # the checkout's instance finds the `dagster` database from storeml's settings
+        assert config["storage"] == {
+            "custom": {"module": "storeml_assets.instance", "class": "ProjectPostgresStorage", "config": {}}
+        }
+    else:
+        assert config["storage"] == {"postgres": {"postgres_url": {"env": "STOREML_DAGSTER_DB_URL"}}}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["run_retries"]["enabled"] is True and config["run_retries"]["max_retries"] >= 1
     monitoring = config["run_monitoring"]
@@ -89,7 +94,7 @@ def test_every_setting_is_explained_by_a_comment() -> None:
 
 def test_docker_instance_keeps_the_root_production_settings() -> None:
     root, docker = load_yaml(ROOT_YAML), load_yaml(DOCKER_YAML)
-    for key in ("storage", "retention", "telemetry"):
+    for key in ("retention", "telemetry"):
         assert docker[key] == root[key], f"docker/dagster.yaml drifted from dagster.yaml in {key}"
     for key in ("enabled", "max_retries"):
         assert docker["run_retries"][key] == root["run_retries"][key], f"run_retries.{key} drifted"
