@@ -6,12 +6,14 @@ SCALE ?= small
 
 .PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator clean-db
 
-## install: create .venv and install storeml with its dev tools (pinned by constraints.txt)
+## install: create .venv and install storeml with its dev tools (pinned by constraints.txt); write the
+## git-ignored .env that points plain `dagster` commands in this checkout at the project's instance
 install:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "storeml needs Python >= 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -c 'from storeml_assets.instance import write_dotenv; from storeml_assets.settings import get_settings; write_dotenv(get_settings())'
 
 ## dev: embedded Postgres + migrations + Dagster UI and daemon
 dev:

@@ -204,8 +204,10 @@ def demo(
 
     from storeml_assets.demo import BlockingCheckFailed, Demo, print_summary
 
-    route_library_output(verbose=verbose)
     settings = get_settings()
+    if verbose:
+        configure_logging(settings.home / "logs", verbose=True)
+    route_library_output(verbose=verbose)
     console.print(f"[bold]storeml demo[/] (scale {scale}{', drift' if drift else ''}, seed {seed})")
     runner = Demo(settings, console, scale=scale, drift=drift, seed=seed, log_level="DEBUG" if verbose else "WARNING")
     try:
@@ -231,7 +233,11 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:  # an unexpected error: one line here, the redacted traceback in the log
         logging.getLogger("storeml").exception("unexpected error")
-        print_error(f"{type(exc).__name__}: {first_line(exc)} (traceback in $STOREML_HOME/logs/{LOG_FILE_NAME})")
+        try:
+            where = str(get_settings().home / "logs" / LOG_FILE_NAME)
+        except ValueError:
+            where = f"$STOREML_HOME/logs/{LOG_FILE_NAME}"
+        print_error(f"{type(exc).__name__}: {first_line(exc)} (traceback in {where})")
         sys.exit(1)
 
 
