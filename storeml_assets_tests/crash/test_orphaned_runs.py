@@ -17,11 +17,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.launcher import WorkerStatus
 from rich.console import Console
 
 from storeml_assets.demo import Demo
 from storeml_assets.recovery import PID_TAG, slot_holders
 from storeml_assets.run_guard import SlotWaitTimeout, execute_guarded
+from storeml_assets.run_launcher import LocalRunLauncher
 from storeml_assets.settings import Settings
 from storeml_assets_tests.conftest import PROJECT_ROOT
 from storeml_assets_tests.crash.helpers import kill_hard, start, wait_for_output, wait_ready
@@ -150,3 +152,23 @@ def test_ctrl_c_stops_a_command_waiting_for_a_slot(project_instance: dg.DagsterI
     finally:
         for process, _ in holders:
             kill_hard(process)
+
+
+def test_run_monitoring_can_tell_a_dead_worker(project_instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """The daemon's run monitoring fails a STARTED run only when the launcher reports its worker dead."""
+    instance = project_instance
+    launcher = instance.run_launcher
+    assert isinstance(launcher, LocalRunLauncher) and launcher.supports_check_run_worker_health
+    (live, live_run), (doomed, doomed_run) = _hold_slots(tmp_path, 2)
+    try:
+        kill_hard(doomed)
+        dead = instance.get_run_by_id(doomed_run)
+        alive = instance.get_run_by_id(live_run)
+        assert dead is not None and alive is not None
+        verdict = launcher.check_run_worker_health(dead)
+        assert verdict.status == WorkerStatus.FAILED
+        assert f"pid {doomed.pid}" in (verdict.msg or "")
+        assert launcher.check_run_worker_health(alive).status == WorkerStatus.RUNNING
+    finally:
+        kill_hard(live)
+        kill_hard(doomed)
