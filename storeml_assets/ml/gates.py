@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from storeml_assets.jsonsafe import to_jsonable
 from storeml_assets.ml.drift import DriftSummary
 from storeml_assets.ml.train import EvaluationResult
 
@@ -67,8 +68,8 @@ class GateResult:
         return {
             "name": self.name,
             "passed": bool(self.passed),
-            "value": _json(self.value),
-            "threshold": _json(self.threshold),
+            "value": to_jsonable(self.value),
+            "threshold": to_jsonable(self.threshold),
             "reason": self.reason,
         }
 
@@ -91,21 +92,6 @@ class Decision:
             "gates": [g.to_dict() for g in self.gates],
             "reasoning": self.reasoning,
         }
-
-
-def _json(value: Any) -> Any:
-    """Plain JSON value: numpy scalars to Python, NaN/inf to None, containers recursively."""
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _fmt(value: float | None) -> str:

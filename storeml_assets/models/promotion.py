@@ -16,8 +16,6 @@ Status lifecycle in ``mlops.model_versions`` (one row per trained candidate, key
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,32 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storeml_assets.jsonsafe import to_json, to_jsonable
 from storeml_assets.ml.gates import Decision
 from storeml_assets.ml.train import EvaluationResult
 
 STAGING = "staging"
 PRODUCTION = "production"
 ARCHIVED = "archived"
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf to None, numpy scalars to Python, containers recursively."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def to_json(value: Any) -> str:
-    """Strict JSON text (no NaN) for a jsonb parameter."""
-    return json.dumps(_clean(value), allow_nan=False, default=str)
 
 
 def gate_results_json(decision: Decision) -> dict[str, dict[str, Any]]:
@@ -76,8 +55,8 @@ def gates_markdown(decision: Decision) -> str:
     """A markdown table of every gate's verdict, value, threshold and reason."""
     lines = ["| gate | verdict | value | threshold | reason |", "|---|---|---|---|---|"]
     for gate in decision.gates:
-        cells = [gate.name, "PASS" if gate.passed else "**FAIL**", _short(_clean(gate.value)),
-                 _short(_clean(gate.threshold)), gate.reason]
+        cells = [gate.name, "PASS" if gate.passed else "**FAIL**", _short(to_jsonable(gate.value)),
+                 _short(to_jsonable(gate.threshold)), gate.reason]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -118,10 +97,10 @@ def insert_model_version(
             "run_id": mlflow_run_id,
             "version": str(model_version),
             "status": STAGING,
-            "f1": _clean(evaluation.f1),
-            "brier": _clean(evaluation.brier),
-            "roc_auc": _clean(evaluation.roc_auc),
-            "pr_auc": _clean(evaluation.pr_auc),
+            "f1": to_jsonable(evaluation.f1),
+            "brier": to_jsonable(evaluation.brier),
+            "roc_auc": to_jsonable(evaluation.roc_auc),
+            "pr_auc": to_jsonable(evaluation.pr_auc),
             "rows": int(training_rows),
             "start": training_window[0],
             "end": training_window[1],

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from storeml_assets.jsonsafe import to_json
 from storeml_assets.ml.drift import DriftSummary
 from storeml_assets.models.features import as_utc
 from storeml_assets.models.training import TRIGGER_CONFIG_TAG, DataBasis
@@ -81,7 +82,7 @@ class MetricRow:
             "metric_value": _finite(self.metric_value),
             "model_name": self.model_name,
             "model_version": self.model_version,
-            "metadata": json.dumps(self.metadata, default=_json_default, sort_keys=True),
+            "metadata": to_json(self.metadata, sort_keys=True),
         }
 
 
@@ -90,14 +91,6 @@ def _finite(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 # --- drift ---------------------------------------------------------------------------------------
