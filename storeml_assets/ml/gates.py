@@ -306,3 +306,12 @@ def evaluate_gates(
         return Decision(action="reject", gates=gates, reasoning=reasoning)
     bootstrap = " (bootstrap: no champion)" if champion is None else ""
     return Decision(action="promote", gates=gates, reasoning=f"promote: all {len(gates)} gates passed{bootstrap}")
+
+
+def gate_results_json(decision: Decision) -> dict[str, dict[str, Any]]:
+    """``{gate: {passed, value, threshold, reason}}`` in gate order (the gate_results jsonb shape)."""
+    out: dict[str, dict[str, Any]] = {}
+    for gate in decision.gates:
+        data = gate.to_dict()
+        out[gate.name] = {k: data[k] for k in ("passed", "value", "threshold", "reason")}
+    return out

@@ -36,11 +36,13 @@ from mlflow import log_metrics, log_params, set_tags
 from mlflow.sklearn import load_model as load_sklearn_model
 from pydantic import Field
 
+from storeml_assets import mlops
 from storeml_assets.db.urls import first_line
-from storeml_assets.ml.gates import GateConfig, evaluate_gates
+from storeml_assets.jsonsafe import to_json
+from storeml_assets.ml.gates import GateConfig, evaluate_gates, gate_results_json
 from storeml_assets.ml.mlflow_resource import CHALLENGER, CHAMPION, MlflowTracking
+from storeml_assets.ml.reports import gates_markdown, segment_f1_markdown
 from storeml_assets.ml.train import evaluate, evaluation_plots, flip_labels, predict_scores, train_model
-from storeml_assets.models import promotion as mlops
 from storeml_assets.models.features import (
     CUSTOMER_ID,
     DRIFT_FEATURES,
@@ -416,7 +418,7 @@ def purchase_propensity(
         "data_hwm": dg.MetadataValue.text(basis.data_hwm.isoformat() if basis.data_hwm else ""),
         "orders_seen": dg.MetadataValue.int(basis.orders_seen or 0),
         "label_noise": dg.MetadataValue.float(config.label_noise),
-        "segment_f1": dg.MetadataValue.md(mlops.segment_f1_markdown(result)),
+        "segment_f1": dg.MetadataValue.md(segment_f1_markdown(result)),
     }
     if oracle.get("available"):
         meta["model_roc_auc_vs_will_purchase"] = dg.MetadataValue.float(oracle["model_roc_auc"])
@@ -452,7 +454,7 @@ def _training_basis(context: dg.AssetExecutionContext, storeml_db: PostgresResou
 
 def _evaluation_json(evaluation: dict[str, Any], oracle: dict[str, Any]) -> str:
     """The evaluation (and oracle figures) as strict JSON text for the MLflow artifact."""
-    return mlops.to_json({"evaluation": evaluation, "oracle": oracle})
+    return to_json({"evaluation": evaluation, "oracle": oracle})
 
 
 # --- promotion -----------------------------------------------------------------------------------
@@ -612,7 +614,7 @@ def promotion_decision(
     meta: dict[str, Any] = {
         "action": dg.MetadataValue.text(decision.action),
         "reasoning": dg.MetadataValue.text(decision.reasoning),
-        "gates": dg.MetadataValue.md(mlops.gates_markdown(decision)),
+        "gates": dg.MetadataValue.md(gates_markdown(decision)),
         "failed_gates": dg.MetadataValue.json(decision.failed_gates),
         "decision_id": dg.MetadataValue.int(decision_id),
         "candidate_version": dg.MetadataValue.text(version),
@@ -630,7 +632,7 @@ def promotion_decision(
     if champion_result is not None:
         meta["champion_f1"] = dg.MetadataValue.float(champion_result.f1)
         meta["champion_brier"] = dg.MetadataValue.float(champion_result.brier)
-    for name, result in mlops.gate_results_json(decision).items():
+    for name, result in gate_results_json(decision).items():
         meta[f"gate/{name}"] = dg.MetadataValue.json(result)
     return dg.MaterializeResult(metadata=meta)
 

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from storeml_assets import mlops
 from storeml_assets.ml.drift import MIN_DRIFT_ROWS
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.ml.mlflow_resource import MlflowTracking
@@ -37,7 +38,6 @@ from storeml_assets.models.features import (
     customer_drift,
     load_raw_frames,
 )
-from storeml_assets.models.promotion import production_row
 from storeml_assets.models.training import to_model_frame
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
@@ -137,7 +137,7 @@ def feature_drift(
     current_cutoff = _parse(config.current_cutoff) or metrics.latest_cutoff(frames["orders"])
     with storeml_db.connect() as conn:
         champion = store.champion_state(conn, config.model_name)
-        champion_row = production_row(conn, config.model_name) if champion else None
+        champion_row = mlops.champion_of(conn, config.model_name) if champion else None
     configured = _parse(config.reference_cutoff)
     champion_cutoffs = train_cutoffs(champion_row["metadata"]) if champion_row else []
     if configured is not None:
@@ -200,7 +200,7 @@ def feature_drift(
     mlflow_run_id = run.info.run_id
 
     with storeml_db.connect() as conn:
-        ids = store.insert_metrics(conn, rows)
+        ids = mlops.insert_metrics(conn, rows)
 
     detail = f" (columns: {', '.join(summary.drifted_columns) or 'none'})" if summary.judged else ""
     context.log.info(f"{summary.reason}{detail}; {window['compared']}")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from storeml_assets import mlops
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.models.assets import MODEL_CODE_VERSION
 from storeml_assets.models.jobs import RETRAINING_JOB_NAME
@@ -128,7 +129,7 @@ def build_retraining_sensor(
         run_key = metrics.combined_run_key(triggers)
         with storeml_db.connect() as conn:
             for trig in triggers:
-                store.insert_trigger_once(conn, trig.metric_row())
+                mlops.insert_trigger_once(conn, trig.metric_row())
         for trig in triggers:
             context.log.info(f"retraining trigger {trig.kind}: {trig.reason} (run key {run_key})")
         return dg.SensorResult(

@@ -1,16 +1,16 @@
-"""Reads and writes of the ``mlops`` monitoring tables (SQLAlchemy connection, bound values)."""
+"""What monitoring decides on: the champion, the newest attempt and drift (from :mod:`storeml_assets.mlops`) as
+monitoring records, and the orders in ``raw.orders`` (SQLAlchemy connection, bound values)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storeml_assets.models.promotion import newest_attempt_row, production_row
+from storeml_assets import mlops
 from storeml_assets.models.training import DataBasis
 from storeml_assets.monitoring.metrics import (
     DRIFT,
@@ -18,47 +18,15 @@ from storeml_assets.monitoring.metrics import (
     AttemptState,
     ChampionState,
     DriftObservation,
-    MetricRow,
 )
 
 #: Keys of ``model_versions.metadata`` that may name the champion's training cutoff(s), in order (a
 #: comma-separated list counts by its last entry); ``training_window_end`` is used when none is present.
 CUTOFF_METADATA_KEYS = ("train_cutoffs", "training_cutoff", "train_cutoff", "last_train_cutoff")
 
-_INSERT = sa.text(
-    "insert into mlops.monitoring_metrics "
-    "(metric_type, metric_name, metric_value, model_name, model_version, metadata) "
-    "values (:metric_type, :metric_name, :metric_value, :model_name, :model_version, cast(:metadata as jsonb)) "
-    "returning id"
-)
-
-_INSERT_TRIGGER_ONCE = sa.text(
-    "insert into mlops.monitoring_metrics "
-    "(metric_type, metric_name, metric_value, model_name, model_version, metadata) "
-    "select :metric_type, :metric_name, :metric_value, :model_name, :model_version, cast(:metadata as jsonb) "
-    "where not exists (select 1 from mlops.monitoring_metrics "
-    "where metric_type = 'trigger' and metadata ->> 'run_key' = :run_key) "
-    "returning id"
-)
-
-
-def insert_metrics(conn: Connection, rows: Sequence[MetricRow]) -> list[int]:
-    """Insert ``rows`` (one transaction is the caller's); returns their ids."""
-    return [int(conn.execute(_INSERT, row.params()).scalar_one()) for row in rows]
-
-
-def insert_trigger_once(conn: Connection, row: MetricRow) -> int | None:
-    """Insert a trigger row unless one with the same run key exists; its id, or None if it existed."""
-    run_key = row.metadata.get("run_key")
-    if not run_key:
-        raise ValueError("a trigger row needs metadata['run_key']")
-    found = conn.execute(_INSERT_TRIGGER_ONCE, {**row.params(), "run_key": run_key}).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
 def champion_state(conn: Connection, model_name: str | None = None) -> ChampionState | None:
-    """The production row of ``mlops.model_versions`` (of ``model_name``, or the newest promoted)."""
-    row = production_row(conn, model_name)
+    """The champion (production model version) of ``model_name``, or the newest promoted one."""
+    row = mlops.champion_of(conn, model_name)
     if row is None:
         return None
     return ChampionState(
@@ -74,8 +42,8 @@ def champion_state(conn: Connection, model_name: str | None = None) -> ChampionS
 
 
 def newest_attempt(conn: Connection, model_name: str | None = None) -> AttemptState | None:
-    """The newest training attempt (newest ``mlops.model_versions`` row) and the data basis it recorded."""
-    row = newest_attempt_row(conn, model_name)
+    """The newest training attempt (promoted or rejected) and the data basis it recorded."""
+    row = mlops.newest_attempt(conn, model_name)
     if row is None:
         return None
     metadata = row["metadata"]
@@ -110,15 +78,9 @@ def champion_cutoff(training_window_end: datetime | None, metadata: Any) -> date
     return training_window_end
 
 
-def latest_drift(conn: Connection) -> DriftObservation | None:
-    """The newest ``drift_share`` row, from ``mlops.v_recent_monitoring``."""
-    row = conn.execute(
-        sa.text(
-            "select metric_id, metric_value, \"timestamp\", model_version from mlops.v_recent_monitoring "
-            "where metric_type = :t and metric_name = :n"
-        ),
-        {"t": DRIFT, "n": DRIFT_SHARE_METRIC},
-    ).mappings().first()
+def latest_drift(conn: Connection, model_name: str | None = None) -> DriftObservation | None:
+    """The newest drift share measured (for ``model_name``, or for any model when None)."""
+    row = mlops.latest_drift(conn, model_name, metric_type=DRIFT, metric_name=DRIFT_SHARE_METRIC)
     if row is None or row["metric_value"] is None:
         return None
     return DriftObservation(int(row["metric_id"]), float(row["metric_value"]), row["timestamp"], row["model_version"])

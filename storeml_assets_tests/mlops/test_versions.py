@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from storeml_assets import mlops
 from storeml_assets.db.migrate import migrate
 from storeml_assets.ml.gates import GateConfig, evaluate_gates
+from storeml_assets.ml.reports import gates_markdown
 from storeml_assets.ml.train import EvaluationResult
-from storeml_assets.models import promotion as mlops
 from storeml_assets.resources.postgres import PostgresResource
 
 MODEL = "purchase_propensity"
@@ -63,7 +64,7 @@ def test_promote_archives_previous_production_and_reject_archives_candidate(db: 
     _add(db, "run-2", "2", good)
     with db.connect() as conn:
         mlops.apply_decision(conn, model_name=MODEL, action="promote", candidate_run_id="run-2")
-        assert mlops.production_row(conn, MODEL)["mlflow_run_id"] == "run-2"
+        assert mlops.champion_of(conn, MODEL)["mlflow_run_id"] == "run-2"
     assert _statuses(db) == {"run-1": ("archived", True, True), "run-2": ("production", True, False)}
 
     bad = _result(0.5, 0.25)
@@ -86,7 +87,7 @@ def test_promote_archives_previous_production_and_reject_archives_candidate(db: 
                          "gate_results -> 'calibration' ->> 'reason' as reason "
                          "from mlops.retraining_decisions order by id")
     assert stored["passed"].tolist() == ["true", "false"]
-    assert "| calibration | **FAIL** |" in mlops.gates_markdown(decision)
+    assert "| calibration | **FAIL** |" in gates_markdown(decision)
 
 
 def test_apply_decision_needs_a_model_version_row(db: PostgresResource) -> None:

@@ -1,8 +1,4 @@
-"""Promotion bookkeeping: gate results as JSON/markdown, and the mlops.model_versions / retraining_decisions writes.
-
-The gates themselves live in :mod:`storeml_assets.ml.gates`. Writes take an open SQLAlchemy
-connection inside a transaction (``PostgresResource.connect()``), so a decision and the status
-changes it implies commit together or not at all.
+"""``mlops.model_versions`` and ``mlops.retraining_decisions``: candidates, champions, decisions.
 
 Status lifecycle in ``mlops.model_versions`` (one row per trained candidate, keyed by MLflow run id):
 
@@ -12,6 +8,9 @@ Status lifecycle in ``mlops.model_versions`` (one row per trained candidate, key
   unique partial index allows one production row per model;
 - reject: the candidate becomes ``archived`` (``archived_at``): it was judged and will not be
   promoted, so at most one ``staging`` row (the candidate awaiting its decision) exists at a time.
+
+A decision and the status changes it implies are written on one connection, so they commit
+together or not at all.
 """
 
 from __future__ import annotations
@@ -24,53 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storeml_assets.jsonsafe import to_json, to_jsonable
-from storeml_assets.ml.gates import Decision
+from storeml_assets.ml.gates import Decision, gate_results_json
 from storeml_assets.ml.train import EvaluationResult
 
 STAGING = "staging"
 PRODUCTION = "production"
 ARCHIVED = "archived"
-
-
-def gate_results_json(decision: Decision) -> dict[str, dict[str, Any]]:
-    """``{gate: {passed, value, threshold, reason}}`` in gate order (the gate_results jsonb shape)."""
-    out: dict[str, dict[str, Any]] = {}
-    for gate in decision.gates:
-        data = gate.to_dict()
-        out[gate.name] = {k: data[k] for k in ("passed", "value", "threshold", "reason")}
-    return out
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items() if not isinstance(v, list | dict))
-    return str(value)
-
-
-def gates_markdown(decision: Decision) -> str:
-    """A markdown table of every gate's verdict, value, threshold and reason."""
-    lines = ["| gate | verdict | value | threshold | reason |", "|---|---|---|---|---|"]
-    for gate in decision.gates:
-        cells = [gate.name, "PASS" if gate.passed else "**FAIL**", _short(to_jsonable(gate.value)),
-                 _short(to_jsonable(gate.threshold)), gate.reason]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def segment_f1_markdown(result: EvaluationResult) -> str:
-    """A markdown table of F1, rows and positives per segment."""
-    lines = ["| segment column | segment | F1 | rows | positives |", "|---|---|---|---|---|"]
-    for column, per_value in result.segment_f1.items():
-        for value, stats in per_value.items():
-            lines.append(f"| {column} | {value} | {stats['f1']:.4f} | {int(stats['n'])} | {int(stats['positives'])} |")
-    return "\n".join(lines)
-
-
-# --- mlops writes ------------------------------------------------------------------------------
 
 
 def insert_model_version(
@@ -118,7 +76,7 @@ def model_version_row(conn: Connection, mlflow_run_id: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def production_row(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
+def champion_of(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
     """The ``production`` row of ``model_name`` (one per model), or the most recently promoted one when
     no name is given; None when there is none."""
     query = "select * from mlops.model_versions where status = :status "
@@ -131,7 +89,7 @@ def production_row(conn: Connection, model_name: str | None = None) -> dict[str,
     return dict(row) if row else None
 
 
-def newest_attempt_row(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
+def newest_attempt(conn: Connection, model_name: str | None = None) -> dict[str, Any] | None:
     """The newest ``model_versions`` row (the latest training attempt, whatever its status) of
     ``model_name``, or of any model when no name is given; None when nothing was trained yet."""
     query = "select * from mlops.model_versions "
