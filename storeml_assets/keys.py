@@ -6,3 +6,35 @@ a name.
 """
 
 from __future__ import annotations
+
+import dagster as dg
+
+# --- features, models, promotion, monitoring ------------------------------------------------------
+
+FEATURES_GROUP = "features"
+MODELS_GROUP = "models"
+PROMOTION_GROUP = "promotion"
+MONITORING_GROUP = "monitoring"
+
+CUSTOMER_FEATURES_KEY = dg.AssetKey(["features", "customer_features"])
+TRAINING_SET_KEY = dg.AssetKey(["features", "training_set"])
+FEATURE_DRIFT_KEY = dg.AssetKey(["monitoring", "feature_drift"])
+
+#: The first model family (registered model name in MLflow and ``mlops``).
+PURCHASE_PROPENSITY = "purchase_propensity"
+#: Code version of the purchase-propensity training; a new one gives the sensor a reason to retrain.
+PURCHASE_PROPENSITY_CODE_VERSION = "1"
+
+RETRAINING_JOB_NAME = "retraining_job"
+MONITORING_JOB_NAME = "monitoring_job"
+RETRAINING_SENSOR_NAME = "retraining_sensor"
+
+
+def model_key(family: str) -> dg.AssetKey:
+    """The candidate-model asset of a model family (``models/<family>``)."""
+    return dg.AssetKey(["models", family])
+
+
+def promotion_key(family: str) -> dg.AssetKey:
+    """The promotion-decision asset of a model family (``promotion/promotion_decision`` for the first family)."""
+    return dg.AssetKey(["promotion", "promotion_decision" if family == PURCHASE_PROPENSITY else f"{family}_decision"])
