@@ -76,6 +76,19 @@ def _env_int(name: str, default: int, *, minimum: int | None = None, maximum: in
     return value
 
 
+def _env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw.strip()!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {value:g}")
+    return value
+
+
 def _env_url(name: str) -> str | None:
     """A database URL variable, checked; the error names the variable, never the password."""
     raw = os.environ.get(name, "").strip()
@@ -98,6 +111,12 @@ class Settings:
     automation_enabled: bool = True
     statement_timeout_ms: int = 600_000
     pool_size: int = 5
+    #: Retraining-sensor thresholds (``STOREML_RETRAIN_*``); None: gate ``data_drift``'s maximum.
+    retrain_drift_share: float | None = None
+    retrain_new_orders_share: float = 0.5
+    retrain_max_age_days: int = 30
+    retrain_bootstrap: bool = True
+    retrain_sensor_interval_seconds: int = 60
 
     @property
     def sql_dir(self) -> Path:
@@ -143,6 +162,12 @@ class Settings:
             automation_enabled=_env_bool("STOREML_AUTOMATION", True),
             statement_timeout_ms=_env_int("STOREML_STATEMENT_TIMEOUT_MS", 600_000, minimum=0),
             pool_size=_env_int("STOREML_POOL_SIZE", 5, minimum=1),
+            retrain_drift_share=(_env_float("STOREML_RETRAIN_DRIFT_SHARE", 0.0)
+                                 if os.environ.get("STOREML_RETRAIN_DRIFT_SHARE", "").strip() else None),
+            retrain_new_orders_share=_env_float("STOREML_RETRAIN_NEW_ORDERS_SHARE", 0.5),
+            retrain_max_age_days=int(_env_float("STOREML_RETRAIN_MAX_AGE_DAYS", 30)),
+            retrain_bootstrap=_env_bool("STOREML_RETRAIN_BOOTSTRAP", True),
+            retrain_sensor_interval_seconds=int(_env_float("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", 60, minimum=1)),
         )
 
 

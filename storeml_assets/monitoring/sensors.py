@@ -11,13 +11,12 @@ after a daemon restart that lost the cursor (Dagster does not launch a run key t
 retraining run is queued or running, the sensor waits for it. Each trigger is written once to
 ``mlops.monitoring_metrics`` (metric_type ``trigger``, keyed by its run key).
 
-Thresholds come from environment variables (read when the code location loads):
+Thresholds come from the settings (environment variables, read when the code location loads):
 ``STOREML_RETRAIN_DRIFT_SHARE`` (default: gate ``data_drift``'s 0.3), ``STOREML_RETRAIN_NEW_ORDERS_SHARE``
 (0.5), ``STOREML_RETRAIN_MAX_AGE_DAYS`` (30), ``STOREML_RETRAIN_BOOTSTRAP`` (true), and the tick interval
 ``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS`` (60).
 """
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -31,40 +30,24 @@ from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 
 RETRAINING_SENSOR_NAME = "retraining_sensor"
-DEFAULT_INTERVAL_SECONDS = 60
 #: Runs in these states hold the sensor back: their attempt is not recorded yet.
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
-
 def interval_from_env() -> int:
-    """Seconds between the sensor's evaluations (``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS``, default 60)."""
-    seconds = _env_float("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)
-    if seconds < 1:
-        raise ValueError(f"STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds:g}")
-    return int(seconds)
-
+    """Seconds between the sensor's evaluations (settings: ``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS``, default 60)."""
+    return get_settings().retrain_sensor_interval_seconds
 
 
 def trigger_config_from_env() -> metrics.TriggerConfig:
-    """The sensor's thresholds from ``STOREML_RETRAIN_*`` (see the module docstring)."""
-    bootstrap = os.environ.get("STOREML_RETRAIN_BOOTSTRAP", "true").strip().lower()
-    if bootstrap not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
-        raise ValueError(f"STOREML_RETRAIN_BOOTSTRAP must be true or false, got {bootstrap!r}")
+    """The sensor's thresholds from the settings (``STOREML_RETRAIN_*``, see the module docstring)."""
+    settings = get_settings()
+    drift = settings.retrain_drift_share
     return metrics.TriggerConfig(
-        drift_share_threshold=_env_float("STOREML_RETRAIN_DRIFT_SHARE", GateConfig().drift_share_max),
-        new_orders_share=_env_float("STOREML_RETRAIN_NEW_ORDERS_SHARE", 0.5),
-        max_model_age_days=int(_env_float("STOREML_RETRAIN_MAX_AGE_DAYS", 30)),
-        bootstrap=bootstrap not in {"0", "false", "no", "off"},
+        drift_share_threshold=GateConfig().drift_share_max if drift is None else drift,
+        new_orders_share=settings.retrain_new_orders_share,
+        max_model_age_days=settings.retrain_max_age_days,
+        bootstrap=settings.retrain_bootstrap,
     )
 
 
