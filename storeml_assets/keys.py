@@ -11,6 +11,12 @@ import dagster as dg
 
 # --- features, models, promotion, monitoring ------------------------------------------------------
 
+
+def raw_key(table: str) -> dg.AssetKey:
+    """The asset of a source table extracted into ``raw`` (``raw/<table>``)."""
+    return dg.AssetKey(["raw", table])
+
+
 FEATURES_GROUP = "features"
 MODELS_GROUP = "models"
 PROMOTION_GROUP = "promotion"
