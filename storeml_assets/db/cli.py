@@ -65,6 +65,7 @@ def status() -> None:
         console.print(f"server: configured ({', '.join(configured_servers(settings))})", highlight=False)
     waiting = pending(settings)
     table = Table("database", "url", "pending migrations")
+    table.columns[1].overflow = "fold"  # a URL is never cut: it wraps
     for db in ALL_DATABASES:
         files = waiting.get(db, [])
         table.add_row(db, redact(database_url(db, settings)), str(len(files)) if files else "up to date")
