@@ -3,15 +3,13 @@
 import dagster as dg
 
 from storeml_assets.bundles.assets import BUNDLE_ASSETS
+from storeml_assets.features import definitions as features
 from storeml_assets.io.postgres_io_manager import PostgresIOManager
 from storeml_assets.jobs import build_jobs
 from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.models.assets import MODEL_ASSETS
-from storeml_assets.models.jobs import retraining_job
-from storeml_assets.monitoring.assets import MONITORING_ASSETS
-from storeml_assets.monitoring.schedules import JOBS as MONITORING_JOBS
-from storeml_assets.monitoring.schedules import SCHEDULES
-from storeml_assets.monitoring.sensors import SENSORS
+from storeml_assets.models import definitions as models
+from storeml_assets.monitoring import definitions as monitoring
+from storeml_assets.promotion import definitions as promotion
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 from storeml_assets.sources.assets import build_source_assets
@@ -29,13 +27,11 @@ def build_definitions() -> dg.Definitions:
     if synthetic:
         assets += SYNTHETIC_ASSETS
     assets += build_source_assets(upstream=[STOREFRONT_KEY] if synthetic else None)
-    assets += WAREHOUSE_ASSETS + BUNDLE_ASSETS + MODEL_ASSETS + MONITORING_ASSETS
-    return dg.Definitions(
+    assets += WAREHOUSE_ASSETS + BUNDLE_ASSETS
+    base = dg.Definitions(
         assets=assets,
         asset_checks=build_source_checks() + WAREHOUSE_CHECKS,
-        jobs=[*build_jobs(synthetic=synthetic), retraining_job, *MONITORING_JOBS],
-        schedules=SCHEDULES,
-        sensors=SENSORS,
+        jobs=build_jobs(synthetic=synthetic),
         resources={
             "io_manager": PostgresIOManager(database="storeml"),
             "storeml_db": PostgresResource(database="storeml"),
@@ -43,6 +39,7 @@ def build_definitions() -> dg.Definitions:
             "mlflow": MlflowTracking(),
         },
     )
+    return dg.Definitions.merge(base, features.defs, models.defs, promotion.defs, monitoring.defs)
 
 
 defs = build_definitions()

@@ -581,20 +581,21 @@ def active_customers(features: pl.DataFrame) -> pl.DataFrame:
 
 
 def drift_frame(features: pl.DataFrame, *, history_start: datetime | None = None,
-                window_days: int = 30) -> pl.DataFrame:
-    """The rows and columns a drift comparison reads: :data:`DRIFT_COLUMNS` of the active customers.
+                window_days: int = 30, columns: Sequence[str] = tuple(DRIFT_COLUMNS)) -> pl.DataFrame:
+    """The rows and columns a drift comparison reads: ``columns`` (default :data:`DRIFT_COLUMNS`) of the
+    active customers.
 
     Active: :func:`active_customers`. With ``history_start``, rows of cutoffs whose window starts before it (a truncated window)
     are left out, so only full windows are compared.
     """
-    missing = [c for c in (CUTOFF, *DRIFT_COLUMNS) if c not in features.columns]
+    missing = [c for c in (CUTOFF, *columns) if c not in features.columns]
     if missing:
         raise ValueError(f"feature frame lacks drift columns {missing}")
     rows = active_customers(features)
     if history_start is not None:
         earliest = as_utc(history_start) + timedelta(days=window_days)
         rows = rows.filter(pl.col(CUTOFF) >= earliest)
-    return rows.select(DRIFT_COLUMNS)
+    return rows.select(list(columns))
 
 
 def customer_drift(
@@ -606,22 +607,23 @@ def customer_drift(
     window_days: int = 30,
     html_path: str | None = None,
     min_rows: int | None = None,
+    columns: Sequence[str] = tuple(DRIFT_COLUMNS),
 ) -> DriftSummary:
     """Drift of the current customers' window profile against the reference's (one or more cutoffs).
 
     Both frames are feature frames (:func:`build_customer_features`, stacked for several cutoffs);
     both go through :func:`drift_frame`, and the comparison is :func:`storeml_assets.ml.drift.drift_summary`
-    over :data:`DRIFT_COLUMNS` (with its minimum-rows rule: ``min_rows``, default
+    over ``columns`` (default :data:`DRIFT_COLUMNS`; with its minimum-rows rule: ``min_rows``, default
     :data:`storeml_assets.ml.drift.MIN_DRIFT_ROWS`).
     """
-    ref = drift_frame(reference, history_start=history_start, window_days=window_days)
-    cur = drift_frame(current, history_start=history_start, window_days=window_days)
+    ref = drift_frame(reference, history_start=history_start, window_days=window_days, columns=columns)
+    cur = drift_frame(current, history_start=history_start, window_days=window_days, columns=columns)
     rows = MIN_DRIFT_ROWS if min_rows is None else min_rows
     if ref.is_empty() or cur.is_empty():  # no rows at all: the same verdict as too few
         return DriftSummary(
-            drift_share=None, drifted_count=0, column_count=len(DRIFT_COLUMNS), dataset_drift=False,
+            drift_share=None, drifted_count=0, column_count=len(columns), dataset_drift=False,
             drift_share_threshold=drift_share_threshold, drifted_columns=[], reference_rows=ref.height,
-            current_rows=cur.height, min_rows=rows, compared_columns=list(DRIFT_COLUMNS),
+            current_rows=cur.height, min_rows=rows, compared_columns=list(columns),
         )
-    return drift_summary(ref.to_pandas(), cur.to_pandas(), columns=list(DRIFT_COLUMNS),
+    return drift_summary(ref.to_pandas(), cur.to_pandas(), columns=list(columns),
                          drift_share_threshold=drift_share_threshold, html_path=html_path, min_rows=rows)

@@ -8,7 +8,7 @@ is the holdout; the ``train_cutoffs`` cutoffs before it, one horizon apart, are 
 
 A training cutoff's labels cover ``(cutoff, cutoff + horizon]``, which ends at or before the
 holdout cutoff, so no training label looks into the holdout's label period; every feature is
-computed from data before its own cutoff (:func:`storeml_assets.models.features.build_customer_features`).
+computed from data before its own cutoff (:func:`storeml_assets.features.customer.build_customer_features`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
-from storeml_assets.models.features import (
+from storeml_assets.features.customer import (
     CATEGORICAL_FEATURES,
     CUSTOMER_ID,
     CUTOFF,

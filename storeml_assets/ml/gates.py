@@ -196,7 +196,7 @@ def calibration(candidate_brier: float, champion_brier: float | None, tolerance:
 def data_drift(drift: DriftSummary | float | None, max_share: float) -> GateResult:
     """Gate 5: drift share between the training rows and the current features <= threshold.
 
-    ``drift`` is the drift summary (:func:`storeml_assets.models.features.customer_drift`) or a bare
+    ``drift`` is the drift summary (:func:`storeml_assets.features.customer.customer_drift`) or a bare
     share. A summary that could not judge ("not enough data to judge drift (N reference / M current
     rows < K)") passes the gate with that reason: too little data is no evidence of drift.
     """

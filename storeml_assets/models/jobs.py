@@ -1,15 +1,24 @@
-"""The retraining job: features -> candidate model -> promotion decision."""
+"""The retraining job of a model family: its features and training set -> candidate -> promotion decision."""
+
+from typing import Any
 
 import dagster as dg
 
-from storeml_assets.models.assets import FEATURES_GROUP, MODELS_GROUP, PROMOTION_GROUP
+from storeml_assets.keys import RETRAINING_JOB_NAME
+from storeml_assets.lifecycle.family import ModelFamily
 
-RETRAINING_JOB_NAME = "retraining_job"
 RETRAINING_TAGS = {"storeml/job": "retraining"}
 
-retraining_job = dg.define_asset_job(
-    RETRAINING_JOB_NAME,
-    selection=dg.AssetSelection.groups(FEATURES_GROUP, MODELS_GROUP, PROMOTION_GROUP),
-    tags=RETRAINING_TAGS,
-    description="Rebuild customer features and the training set, train a candidate, and decide its promotion.",
-)
+__all__ = ["RETRAINING_JOB_NAME", "RETRAINING_TAGS", "build_retraining_job"]
+
+
+def build_retraining_job(family: ModelFamily) -> Any:
+    """The job the family's retraining sensor and schedule launch."""
+    return dg.define_asset_job(
+        family.job_name,
+        selection=dg.AssetSelection.assets(family.features_key, family.training_set_key, family.model_key,
+                                           family.promotion_key),
+        tags={**RETRAINING_TAGS, "storeml/model": family.name},
+        description=f"Rebuild customer features and the training set, train a {family.name} candidate, and decide "
+        "its promotion.",
+    )

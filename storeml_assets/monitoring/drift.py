@@ -1,9 +1,12 @@
-"""Monitoring assets: feature drift between the champion's training cutoffs and the latest window.
+"""The drift monitoring of a model family: feature drift between its champion's training cutoffs and the latest window.
 
-The logic lives in :mod:`storeml_assets.monitoring.metrics` (rows, score shift),
-:mod:`storeml_assets.models.features` (:func:`~storeml_assets.models.features.customer_drift`: the
-one drift column set over the active customers, shared with the promotion gate ``data_drift``) and
-:mod:`storeml_assets.ml.drift` (the Evidently report); this module only wires them.
+:func:`build_drift_asset` turns a :class:`~storeml_assets.lifecycle.family.ModelFamily` into its drift
+asset (``monitoring/feature_drift`` for purchase propensity). The logic lives in
+:mod:`storeml_assets.monitoring.metrics` (rows, score shift), :mod:`storeml_assets.features.customer`
+(:func:`~storeml_assets.features.customer.customer_drift`: the family's drift columns over the active
+customers, shared with the promotion gate ``data_drift``) and :mod:`storeml_assets.ml.drift` (the
+Evidently report); this module only wires them. The asset reads the raw source tables the features
+are built from (its declared inputs) and rebuilds the features at the cutoffs it compares.
 
 The reference is the champion's training cutoffs, the same rows gate ``data_drift`` compared when
 it promoted the champion, so a storefront that has not changed shows the same ~0 it showed then.
@@ -24,27 +27,24 @@ import polars as pl
 from pydantic import Field
 
 from storeml_assets import mlops
-from storeml_assets.ml.drift import MIN_DRIFT_ROWS
-from storeml_assets.ml.gates import GateConfig
-from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.ml.train import predict_scores
-from storeml_assets.models.assets import CUSTOMER_FEATURES_KEY, MODEL_NAME
-from storeml_assets.models.features import (
+from storeml_assets.features.customer import (
     CUSTOMER_ID,
-    DRIFT_COLUMNS,
-    FEATURE_SPEC,
+    RAW_COLUMNS,
     active_customers,
     build_customer_features,
     customer_drift,
     load_raw_frames,
 )
-from storeml_assets.models.training import to_model_frame
+from storeml_assets.features.training import to_model_frame
+from storeml_assets.keys import MONITORING_GROUP, raw_key
+from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.ml.drift import MIN_DRIFT_ROWS
+from storeml_assets.ml.gates import GateConfig
+from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.ml.reports import markdown_table
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
-
-MONITORING_GROUP = "monitoring"
-FEATURE_DRIFT_KEY = dg.AssetKey(["monitoring", "feature_drift"])
 
 
 class FeatureDriftConfig(dg.Config):
@@ -67,7 +67,6 @@ class FeatureDriftConfig(dg.Config):
         description="ISO date/time of the reference cutoff; default: the champion's training cutoffs, "
         "else window_days before the current cutoff.",
     )
-    model_name: str = Field(default=MODEL_NAME, description="Registered model whose champion is monitored.")
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -82,16 +81,13 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def _markdown_preview(frame: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    for row in frame.iter_rows():
-        lines.append("| " + " | ".join("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-                                       for v in row) + " |")
-    return "\n".join(lines)
+    return markdown_table(frame.columns, ([f"{v:.4g}" if isinstance(v, float) else v for v in row]
+                                          for row in frame.iter_rows()))
 
 
-def _scores(model: Any, features: pl.DataFrame) -> np.ndarray:
+def _scores(family: ModelFamily, model: Any, features: pl.DataFrame) -> np.ndarray:
     """Champion probabilities for each customer row."""
-    return predict_scores(model, to_model_frame(features.select(FEATURE_SPEC.columns)), FEATURE_SPEC)
+    return np.asarray(family.score(model, to_model_frame(features.select(list(family.signature)))), dtype=float)
 
 
 def train_cutoffs(metadata: Any) -> list[datetime]:
@@ -116,28 +112,43 @@ def _float_meta(value: float | None) -> dg.MetadataValue:
         dg.MetadataValue.text("n/a")
 
 
-@dg.asset(
-    key=FEATURE_DRIFT_KEY,
-    group_name=MONITORING_GROUP,
-    deps=[CUSTOMER_FEATURES_KEY],
-    kinds={"evidently", "postgres"},
-    owners=["team:ml"],
-    code_version="1",
-    description="Feature drift (Evidently) between the champion's training cutoffs and the latest window, "
-    "with the champion's coverage and score shift.",
-)
-def feature_drift(
+def build_drift_asset(family: ModelFamily) -> dg.AssetsDefinition:
+    """The family's drift asset: its drift columns now against its champion's training cutoffs."""
+
+    @dg.asset(
+        key=family.drift_key,
+        group_name=MONITORING_GROUP,
+        deps=[raw_key(table) for table in RAW_COLUMNS],
+        kinds={"evidently", "postgres"},
+        owners=["team:ml"],
+        code_version="1",
+        description=f"Feature drift (Evidently) between the {family.name} champion's training cutoffs and the latest "
+        "window, with the champion's coverage and score shift.",
+    )
+    def feature_drift(
+        context: dg.AssetExecutionContext,
+        config: FeatureDriftConfig,
+        storeml_db: PostgresResource,
+        mlflow: MlflowTracking,
+    ) -> dg.MaterializeResult:
+        return _feature_drift(context, config, storeml_db, mlflow, family)
+
+    return feature_drift
+
+
+def _feature_drift(
     context: dg.AssetExecutionContext,
     config: FeatureDriftConfig,
     storeml_db: PostgresResource,
     mlflow: MlflowTracking,
+    family: ModelFamily,
 ) -> dg.MaterializeResult:
     """How far the latest customers' features moved from the champion's training data."""
     frames = load_raw_frames(storeml_db.resolved_url())
     current_cutoff = _parse(config.current_cutoff) or metrics.latest_cutoff(frames["orders"])
     with storeml_db.connect() as conn:
-        champion = store.champion_state(conn, config.model_name)
-        champion_row = mlops.champion_of(conn, config.model_name) if champion else None
+        champion = store.champion_state(conn, family.name)
+        champion_row = mlops.champion_of(conn, family.name) if champion else None
     configured = _parse(config.reference_cutoff)
     champion_cutoffs = train_cutoffs(champion_row["metadata"]) if champion_row else []
     if configured is not None:
@@ -159,9 +170,10 @@ def feature_drift(
     html = get_settings().home / "reports" / "feature_drift" / f"feature_drift_{stamp}_{context.run.run_id[:8]}.html"
     summary = customer_drift(reference, current, drift_share_threshold=config.drift_share_threshold,
                              history_start=history_start, window_days=config.window_days,
-                             html_path=str(html), min_rows=config.min_rows)
+                             html_path=str(html), min_rows=config.min_rows,
+                             columns=family.drift_columns)
     version = champion.model_version if champion else None
-    name = champion.model_name if champion else config.model_name
+    name = champion.model_name if champion else family.name
     ref_labels = [c.strftime("%Y-%m-%d") for c in full or ref_cutoffs]
     window = {
         "reference_cutoff": ref_cutoffs[-1].isoformat(),
@@ -183,13 +195,13 @@ def feature_drift(
                                 "champion alias: coverage skipped")
         else:
             active = active_customers(current)
-            coverage = metrics.coverage_figures(_scores(model, reference), _scores(model, active), active.height)
+            coverage = metrics.coverage_figures(_scores(family, model, reference), _scores(family, model, active), active.height)
             rows += metrics.coverage_metric_rows(coverage, model_name=name, model_version=version, context=window)
 
     with mlflow.start_run(context, run_name=f"feature_drift_{stamp}", tags={"storeml.kind": "drift"}) as run:
         mlflow_params = {**{k: v for k, v in window.items() if k not in ("dagster_run_id", "verdict")},
                          "drift_share_threshold": config.drift_share_threshold,
-                         "columns": ",".join(DRIFT_COLUMNS), "champion_version": version or "none"}
+                         "columns": ",".join(family.drift_columns), "champion_version": version or "none"}
         _log_params(mlflow_params)
         _log_metrics({"drift_share": summary.drift_share,
                       **{f"drift_score.{c}": col.score for c, col in summary.columns.items()},
@@ -223,7 +235,7 @@ def feature_drift(
         "mlflow_run_id": dg.MetadataValue.text(mlflow_run_id),
         "champion_version": dg.MetadataValue.text(version or "none"),
         "monitoring_metric_ids": dg.MetadataValue.json(ids),
-        "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *DRIFT_COLUMNS).head(5))),
+        "preview": dg.MetadataValue.md(_markdown_preview(current.select(CUSTOMER_ID, *family.drift_columns).head(5))),
     }
     if coverage is not None:
         meta["scored_share"] = dg.MetadataValue.float(coverage.scored_share)
@@ -259,4 +271,3 @@ def _load_champion(tracking: MlflowTracking, model_name: str) -> Any | None:
         return None
 
 
-MONITORING_ASSETS: list[dg.AssetsDefinition] = [feature_drift]

@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from storeml_assets.features.customer import as_utc
+from storeml_assets.features.training import TRIGGER_CONFIG_TAG, DataBasis
 from storeml_assets.jsonsafe import to_json
 from storeml_assets.ml.drift import DriftSummary
-from storeml_assets.models.features import as_utc
-from storeml_assets.models.training import TRIGGER_CONFIG_TAG, DataBasis
 
 DRIFT = "drift"
 COVERAGE = "coverage"

@@ -5,7 +5,7 @@
   find their customers and products.
 - ``daily_ingestion_schedule`` (00:30): ``events_job`` for the newest complete day's partition
   (yesterday in UTC) of the event source tables and the warehouse facts built from them.
-- ``daily_monitoring_schedule`` (02:00): ``monitoring_job`` (:data:`MONITORING_JOB_NAME`,
+- ``daily_monitoring_schedule`` (02:00): ``monitoring_job`` (:data:`storeml_assets.keys.MONITORING_JOB_NAME`,
   defined here) materializes ``monitoring/feature_drift`` (drift and coverage metrics).
 - ``weekly_retraining_schedule`` (Monday 03:00): ``retraining_job``.
 
@@ -17,18 +17,16 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB
-from storeml_assets.monitoring.assets import FEATURE_DRIFT_KEY
-from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME
+from storeml_assets.keys import FEATURE_DRIFT_KEY, MONITORING_JOB_NAME, RETRAINING_JOB_NAME
 from storeml_assets.partitions import DAILY_PARTITIONS
 from storeml_assets.settings import get_settings
 
-MONITORING_JOB_NAME = "monitoring_job"
 TIMEZONE = "UTC"
 
 MONITORING_JOB = dg.define_asset_job(
     MONITORING_JOB_NAME,
     selection=dg.AssetSelection.assets(FEATURE_DRIFT_KEY),
-    description="Measure feature drift and the champion's coverage into mlops.monitoring_metrics.",
+    description="Measure feature drift and the champion's coverage into the mlops monitoring metrics.",
     tags={"storeml/job": "monitoring"},
 )
 
@@ -94,3 +92,5 @@ def build_schedules(default_status: dg.DefaultScheduleStatus | None = None) -> l
 
 SCHEDULES = build_schedules()
 JOBS = [MONITORING_JOB]
+
+__all__ = ["JOBS", "MONITORING_JOB_NAME", "SCHEDULES", "build_schedules", "newest_complete_partition"]

@@ -22,14 +22,15 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from storeml_assets import mlops
+from storeml_assets.keys import RETRAINING_JOB_NAME, RETRAINING_SENSOR_NAME
+from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.ml.gates import GateConfig
-from storeml_assets.models.assets import MODEL_CODE_VERSION
-from storeml_assets.models.jobs import RETRAINING_JOB_NAME
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
 
-RETRAINING_SENSOR_NAME = "retraining_sensor"
+__all__ = ["RETRAINING_JOB_NAME", "RETRAINING_SENSOR_NAME", "build_retraining_sensor"]
+
 #: Runs in these states hold the sensor back: their attempt is not recorded yet.
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
@@ -51,20 +52,20 @@ def trigger_config_from_env() -> metrics.TriggerConfig:
     )
 
 
-def read_state(storeml_db: PostgresResource, now: datetime, model_name: str | None = None) -> metrics.MonitoringState:
-    """What the sensor decides on: newest drift share, champion, newest training attempt, the orders
-    now and those after the attempt's high-water mark."""
+def read_state(storeml_db: PostgresResource, now: datetime, family: ModelFamily) -> metrics.MonitoringState:
+    """What the family's sensor decides on: its newest drift share, champion and training attempt, the
+    orders now and those after the attempt's high-water mark."""
     with storeml_db.connect() as conn:
-        attempt = store.newest_attempt(conn, model_name)
+        attempt = store.newest_attempt(conn, family.name)
         return metrics.MonitoringState(
             now=now,
-            latest_drift=store.latest_drift(conn),
-            champion=store.champion_state(conn, model_name),
+            latest_drift=store.latest_drift(conn, family.name),
+            champion=store.champion_state(conn, family.name),
             new_orders=store.orders_after(conn, attempt.high_water_mark) if attempt else None,
             latest_order_at=store.latest_order_at(conn),
             attempt=attempt,
             order_count=store.order_count(conn),
-            code_version=MODEL_CODE_VERSION,
+            code_version=family.code_version,
         )
 
 
@@ -75,20 +76,20 @@ def retraining_in_flight(instance: dg.DagsterInstance, job_name: str) -> str | N
 
 
 def build_retraining_sensor(
+    family: ModelFamily,
     config: metrics.TriggerConfig | None = None,
     *,
-    job_name: str = RETRAINING_JOB_NAME,
     default_status: dg.DefaultSensorStatus | None = None,
-    model_name: str | None = None,
 ) -> dg.SensorDefinition:
-    """The retraining sensor over ``job_name`` (thresholds default to :func:`trigger_config_from_env`)."""
+    """The family's retraining sensor over its retraining job (thresholds default to :func:`trigger_config_from_env`)."""
     config = config or trigger_config_from_env()
+    job_name = family.job_name
     if default_status is None:
         default_status = (dg.DefaultSensorStatus.RUNNING if get_settings().automation_enabled
                           else dg.DefaultSensorStatus.STOPPED)
 
     @dg.sensor(
-        name=RETRAINING_SENSOR_NAME,
+        name=family.sensor_name,
         job_name=job_name,
         minimum_interval_seconds=interval_from_env(),
         default_status=default_status,
@@ -105,7 +106,7 @@ def build_retraining_sensor(
         if running is not None:
             return dg.SensorResult(skip_reason=f"retraining run {running} is queued or running: waiting for its "
                                                "training attempt", cursor=cursor.to_json())
-        state = read_state(storeml_db, datetime.now(UTC), model_name)
+        state = read_state(storeml_db, datetime.now(UTC), family)
         triggers, new_cursor = metrics.evaluate_triggers(state, cursor, config)
         if not triggers:
             return dg.SensorResult(skip_reason=_quiet_reason(state, config, cursor), cursor=new_cursor.to_json())
@@ -143,8 +144,3 @@ def _quiet_reason(state: metrics.MonitoringState, config: metrics.TriggerConfig,
         parts.append(f"new orders since attempt v{attempt.model_version}: {state.new_orders}{rows} "
                      f"<= {config.new_orders_share:g}")
     return "no retraining trigger: " + "; ".join(parts)
-
-
-retraining_sensor = build_retraining_sensor()
-
-SENSORS: list[dg.SensorDefinition] = [retraining_sensor]

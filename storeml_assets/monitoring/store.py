@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storeml_assets import mlops
-from storeml_assets.models.training import DataBasis
+from storeml_assets.features.training import DataBasis
 from storeml_assets.monitoring.metrics import (
     DRIFT,
     DRIFT_SHARE_METRIC,

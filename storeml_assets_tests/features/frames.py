@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from storeml_assets.models.features import RAW_COLUMNS
+from storeml_assets.features.customer import RAW_COLUMNS
 from storeml_assets.synthetic.simulator import SimulatedData, SimulationConfig, simulate
 
 

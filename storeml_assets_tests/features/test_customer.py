@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from storeml_assets.models.features import (
+from storeml_assets.features.customer import (
     CUSTOMER_ID,
     DRIFT_FEATURES,
     FEATURE_COLUMNS,
@@ -21,7 +21,7 @@ from storeml_assets.models.features import (
     label_frame,
     purchase_labels,
 )
-from storeml_assets_tests.models.frames import raw_frames, simulated
+from storeml_assets_tests.features.frames import raw_frames, simulated
 
 CUTOFF = datetime(2026, 10, 2, tzinfo=UTC)
 UTC_US = pl.Datetime("us", "UTC")

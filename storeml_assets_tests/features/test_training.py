@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from storeml_assets.ml.train import predict_scores, train_model
-from storeml_assets.models.features import (
+from storeml_assets.features.customer import (
     CUSTOMER_ID,
     CUTOFF,
     FEATURE_COLUMNS,
@@ -16,7 +15,7 @@ from storeml_assets.models.features import (
     LABEL,
     build_customer_features,
 )
-from storeml_assets.models.training import (
+from storeml_assets.features.training import (
     HOLDOUT,
     SPLIT,
     TRAIN,
@@ -27,7 +26,8 @@ from storeml_assets.models.training import (
     split_training_set,
     to_model_frame,
 )
-from storeml_assets_tests.models.frames import raw_frames, simulated
+from storeml_assets.ml.train import predict_scores, train_model
+from storeml_assets_tests.features.frames import raw_frames, simulated
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -26,16 +26,20 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from storeml_assets.features.assets import FEATURE_ASSETS
+from storeml_assets.features.customer import RAW_COLUMNS
 from storeml_assets.io import PostgresIOManager
 from storeml_assets.io.postgres_io_manager import store_frame
+from storeml_assets.keys import PURCHASE_PROPENSITY as MODEL_NAME
+from storeml_assets.keys import RETRAINING_SENSOR_NAME
 from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.models.assets import MODEL_ASSETS, MODEL_NAME
-from storeml_assets.models.features import RAW_COLUMNS
-from storeml_assets.monitoring.sensors import RETRAINING_SENSOR_NAME
+from storeml_assets.models.candidate import build_candidate_asset
+from storeml_assets.models.purchase_propensity import FAMILY
+from storeml_assets.promotion.decision import build_promotion_asset
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import DATABASE_URL_ENV
 from storeml_assets_tests.conftest import drop_database
-from storeml_assets_tests.models.frames import raw_frames, simulated
+from storeml_assets_tests.features.frames import raw_frames, simulated
 from storeml_assets_tests.ui.server import (
     LOCATION_NAME,
     DevServer,
@@ -156,7 +160,7 @@ def platform(pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             store_frame(url, "raw", table, frames[table])
         tracking = MlflowTracking(tracking_uri=env[DATABASE_URL_ENV["mlflow"]])
         result = dg.materialize(
-            MODEL_ASSETS, instance=dg.DagsterInstance.ephemeral(),
+            [*FEATURE_ASSETS, build_candidate_asset(FAMILY), build_promotion_asset(FAMILY)], instance=dg.DagsterInstance.ephemeral(),
             resources={"io_manager": PostgresIOManager(database="storeml"),
                        "storeml_db": PostgresResource(database="storeml"), "mlflow": tracking},
             run_config=dg.RunConfig({"promotion__promotion_decision": {"config": {"drift_share_max": 0.6}}}),

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from storeml_assets.features.customer import DRIFT_COLUMNS
 from storeml_assets.ml import gates
 from storeml_assets.ml.drift import ColumnDrift, DriftSummary
 from storeml_assets.ml.gates import GATE_NAMES, NO_CHAMPION, GateConfig, evaluate_gates
 from storeml_assets.ml.train import EvaluationResult, evaluate, flip_labels, train_model
-from storeml_assets.models.features import DRIFT_COLUMNS
 from storeml_assets_tests.ml.synthetic import FEATURES, LABEL, PROPENSITY, SEGMENTS, customer_frame
 
 

@@ -156,8 +156,8 @@ def test_the_migration_keeps_earlier_duplicate_decisions_and_marks_them(isolated
 
 
 def test_a_candidate_on_exactly_the_champions_data_is_not_promoted() -> None:
-    from storeml_assets.models.assets import identical_data_reason
-    from storeml_assets.models.training import DataBasis
+    from storeml_assets.features.training import DataBasis
+    from storeml_assets.promotion.decision import identical_data_reason
 
     seen = DataBasis(datetime(2026, 10, 31, 21, 7, 3, 120000, tzinfo=UTC), 9205, "1", "abc")
     champion = {"model_version": "4", "metadata": {"seed": 42, **seen.to_metadata()}}

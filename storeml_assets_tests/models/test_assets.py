@@ -24,22 +24,20 @@ import psycopg2
 import pytest
 from mlflow.models.model import ModelInfo
 
+from storeml_assets.checks_guard import failed_checks
 from storeml_assets.db.migrate import migrate
+from storeml_assets.features.assets import FEATURE_ASSETS
+from storeml_assets.features.customer import RAW_COLUMNS
+from storeml_assets.features.training import DataBasis
 from storeml_assets.io import PostgresIOManager
 from storeml_assets.io.postgres_io_manager import store_frame
+from storeml_assets.keys import CUSTOMER_FEATURES_KEY, TRAINING_SET_KEY
+from storeml_assets.keys import PURCHASE_PROPENSITY as MODEL_NAME
+from storeml_assets.keys import PURCHASE_PROPENSITY_CODE_VERSION as MODEL_CODE_VERSION
 from storeml_assets.ml.mlflow_resource import CHALLENGER, MlflowTracking
-from storeml_assets.models.assets import (
-    CUSTOMER_FEATURES_KEY,
-    MODEL_ASSETS,
-    MODEL_CODE_VERSION,
-    MODEL_NAME,
-    PROMOTION_DECISION_KEY,
-    PURCHASE_PROPENSITY_KEY,
-    TRAINING_SET_KEY,
-    failed_checks,
-)
-from storeml_assets.models.features import RAW_COLUMNS
-from storeml_assets.models.training import DataBasis
+from storeml_assets.models.candidate import build_candidate_asset
+from storeml_assets.models.purchase_propensity import FAMILY
+from storeml_assets.promotion.decision import build_promotion_asset
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources.assets import build_source_assets, raw_key
 from storeml_assets.sources.catalog import CATALOG
@@ -48,9 +46,13 @@ from storeml_assets.sources.resources import StorefrontSources
 from storeml_assets.synthetic.loader import load
 from storeml_assets.warehouse.assets import WAREHOUSE_ASSETS
 from storeml_assets.warehouse.checks import TRANSACTION_CUSTOMER_CHECK, WAREHOUSE_CHECKS
-from storeml_assets_tests.models.frames import raw_frames, simulated
+from storeml_assets_tests.features.frames import raw_frames, simulated
 
 pytestmark = pytest.mark.slow
+
+PURCHASE_PROPENSITY_KEY = FAMILY.model_key
+PROMOTION_DECISION_KEY = FAMILY.promotion_key
+MODEL_ASSETS = [*FEATURE_ASSETS, build_candidate_asset(FAMILY), build_promotion_asset(FAMILY)]
 
 ALL_DEFINITIONS = [*build_source_assets(), *build_source_checks(), *WAREHOUSE_ASSETS, *WAREHOUSE_CHECKS,
                    *MODEL_ASSETS]

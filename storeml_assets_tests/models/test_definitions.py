@@ -2,29 +2,28 @@
 
 import dagster as dg
 
+from storeml_assets.checks_guard import upstream_blocking_checks
+from storeml_assets.features.assets import FEATURE_ASSETS, RAW_DEPS, WAREHOUSE_DEPS
 from storeml_assets.io import PostgresIOManager
+from storeml_assets.keys import CUSTOMER_FEATURES_KEY, RETRAINING_JOB_NAME, TRAINING_SET_KEY
 from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.models.assets import (
-    CUSTOMER_FEATURES_KEY,
-    MODEL_ASSETS,
-    PROMOTION_DECISION_KEY,
-    PURCHASE_PROPENSITY_KEY,
-    RAW_DEPS,
-    TRAINING_SET_KEY,
-    WAREHOUSE_DEPS,
-    PromotionConfig,
-    upstream_blocking_checks,
-)
-from storeml_assets.models.jobs import RETRAINING_JOB_NAME, retraining_job
+from storeml_assets.models.candidate import build_candidate_asset
+from storeml_assets.models.jobs import build_retraining_job
+from storeml_assets.models.purchase_propensity import FAMILY
+from storeml_assets.promotion.decision import PromotionConfig, build_promotion_asset
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources.catalog import CATALOG
 from storeml_assets.warehouse.checks import AMOUNT_CHECK, SALE_PRODUCT_CHECK, TRANSACTION_CUSTOMER_CHECK
+
+PURCHASE_PROPENSITY_KEY = FAMILY.model_key
+PROMOTION_DECISION_KEY = FAMILY.promotion_key
+MODEL_ASSETS = [*FEATURE_ASSETS, build_candidate_asset(FAMILY), build_promotion_asset(FAMILY)]
 
 
 def _defs() -> dg.Definitions:
     return dg.Definitions(
         assets=MODEL_ASSETS,
-        jobs=[retraining_job],
+        jobs=[build_retraining_job(FAMILY)],
         resources={"io_manager": PostgresIOManager(), "storeml_db": PostgresResource(), "mlflow": MlflowTracking()},
     )
 
@@ -53,9 +52,9 @@ def test_retraining_job_selects_the_three_groups() -> None:
 
 
 def test_gate_config_fields_described() -> None:
-    fields = PromotionConfig.model_fields
+    fields = PromotionConfig.model_fields  # type: ignore[attr-defined]
     assert all(field.description for field in fields.values())
-    assert PromotionConfig(f1_floor=0.5).gate_config().f1_floor == 0.5
+    assert PromotionConfig(f1_floor=0.5).gate_config().f1_floor == 0.5  # type: ignore[call-arg,attr-defined]
 
 
 def test_training_sees_every_blocking_check_upstream_in_the_graph() -> None:

@@ -47,12 +47,13 @@ def insert_model_version(url: str, *, version: str, status: str, created_at: dat
     )[0][0]
 
 
-def insert_metric(url: str, metric_type: str, name: str, value: float, metadata: dict | None = None) -> int:
+def insert_metric(url: str, metric_type: str, name: str, value: float, metadata: dict | None = None,
+                  model_name: str = "purchase_propensity") -> int:
     return execute(
         url,
-        "insert into mlops.monitoring_metrics (metric_type, metric_name, metric_value, metadata) "
-        "values (%s, %s, %s, %s) returning id",
-        (metric_type, name, value, json.dumps(metadata or {})),
+        "insert into mlops.monitoring_metrics (metric_type, metric_name, metric_value, metadata, model_name) "
+        "values (%s, %s, %s, %s, %s) returning id",
+        (metric_type, name, value, json.dumps(metadata or {}), model_name),
     )[0][0]
 
 

@@ -3,7 +3,7 @@
 The demo's drift run trains on the history before the drift cut-over (training cutoffs 90 and 60
 days before it, the first with less than 90 days of history behind it) and then monitors the end
 of the drifted history against the champion's training cutoffs. Both comparisons are
-:func:`storeml_assets.models.features.customer_drift` (the one drift column set over the active
+:func:`storeml_assets.features.customer.customer_drift` (the one drift column set over the active
 customers): without drift the gate ``data_drift`` passes, and the end of the history stays below
 the retraining threshold; with drift the planted columns, and only they, are flagged. At ``tiny``
 (~650 reference / ~350 current rows) as at ``small``.
@@ -16,16 +16,16 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from storeml_assets.ml import gates
-from storeml_assets.ml.drift import DriftSummary
-from storeml_assets.ml.gates import GateConfig
-from storeml_assets.models.features import (
+from storeml_assets.features.customer import (
     DRIFT_COLUMNS,
     DRIFT_FEATURES,
     build_customer_features,
     customer_drift,
 )
-from storeml_assets.models.training import SPLIT, TRAIN, build_training_set, plan_cutoffs
+from storeml_assets.features.training import SPLIT, TRAIN, build_training_set, plan_cutoffs
+from storeml_assets.ml import gates
+from storeml_assets.ml.drift import DriftSummary
+from storeml_assets.ml.gates import GateConfig
 from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 from storeml_assets_tests.monitoring.helpers import raw_frames_from_simulation
 

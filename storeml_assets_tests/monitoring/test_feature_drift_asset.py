@@ -11,9 +11,10 @@ import pytest
 
 from storeml_assets.db.locator import database_url
 from storeml_assets.db.urls import sqlalchemy_url
+from storeml_assets.features.customer import DRIFT_COLUMNS, DRIFT_FEATURES
 from storeml_assets.ml.mlflow_resource import MlflowTracking
-from storeml_assets.models.features import DRIFT_COLUMNS, DRIFT_FEATURES
-from storeml_assets.monitoring.assets import feature_drift, train_cutoffs
+from storeml_assets.models.purchase_propensity import FAMILY
+from storeml_assets.monitoring.drift import build_drift_asset, train_cutoffs
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 from storeml_assets_tests.monitoring.helpers import (
@@ -25,6 +26,8 @@ from storeml_assets_tests.monitoring.helpers import (
 )
 
 pytestmark = pytest.mark.slow  # MLflow migrates its fresh database (~10-20 s)
+
+feature_drift = build_drift_asset(FAMILY)
 
 
 def test_feature_drift_materializes_report_metrics_and_mlflow_run(isolated_env, tmp_path: Path) -> None:

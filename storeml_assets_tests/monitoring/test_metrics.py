@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from storeml_assets.features.training import DataBasis
 from storeml_assets.ml.drift import ColumnDrift, DriftSummary
-from storeml_assets.models.training import DataBasis
 from storeml_assets.monitoring import metrics as m
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB
-from storeml_assets.monitoring.assets import FEATURE_DRIFT_KEY
+from storeml_assets.keys import FEATURE_DRIFT_KEY
 from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME, build_schedules
 from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME
 

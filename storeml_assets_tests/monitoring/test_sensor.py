@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from storeml_assets.models.assets import MODEL_CODE_VERSION
-from storeml_assets.models.training import DataBasis
+from storeml_assets.features.training import DataBasis
+from storeml_assets.keys import PURCHASE_PROPENSITY_CODE_VERSION as MODEL_CODE_VERSION
+from storeml_assets.models.purchase_propensity import FAMILY
 from storeml_assets.monitoring import metrics
 from storeml_assets.monitoring.metrics import SensorCursor, TriggerConfig
 from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME, build_retraining_sensor
@@ -76,7 +77,7 @@ def _data_key(url: str) -> str:
 
 
 def test_drift_fires_once_per_data_state(storeml_url: str, instance: dg.DagsterInstance) -> None:
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     assert sensor.job_name == RETRAINING_JOB_NAME
     _fresh_champion(storeml_url)
 
@@ -106,7 +107,7 @@ def test_drift_fires_once_per_data_state(storeml_url: str, instance: dg.DagsterI
     again = _tick(sensor, instance, fired.cursor)  # the stored cursor: nothing new
     assert again.run_requests == []
     # a fresh context carrying the returned cursor (as after a daemon restart) stays quiet too
-    restarted = _tick(build_retraining_sensor(CONFIG), instance, json.loads(json.dumps(fired.cursor)))
+    restarted = _tick(build_retraining_sensor(FAMILY, CONFIG), instance, json.loads(json.dumps(fired.cursor)))
     assert restarted.run_requests == []
     # a restart that lost the last cursor asks for the same run key (Dagster skips it) and writes no second row
     replay = _tick(sensor, instance, before.cursor)
@@ -125,7 +126,7 @@ def test_drift_fires_once_per_data_state(storeml_url: str, instance: dg.DagsterI
 
 
 def test_bootstrap_without_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     nothing = _tick(sensor, instance, None)  # no champion, no raw orders: nothing to train on
     assert nothing.run_requests == []
     last = datetime(2026, 10, 31, 18, tzinfo=UTC)
@@ -146,7 +147,7 @@ def test_bootstrap_without_champion(storeml_url: str, instance: dg.DagsterInstan
 
 
 def test_new_orders_since_the_last_attempt(storeml_url: str, instance: dg.DagsterInstance) -> None:
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     hwm = _fresh_champion(storeml_url)  # 1000 training rows; 1 order after its high-water mark
     # a newer attempt (rejected) saw 3 orders: new orders count from its high-water mark, not the champion's
     later = hwm + timedelta(days=5)
@@ -170,7 +171,7 @@ def test_new_orders_since_the_last_attempt(storeml_url: str, instance: dg.Dagste
 
 
 def test_old_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     now = datetime.now(UTC)
     insert_model_version(storeml_url, version="3", status="production", created_at=now - timedelta(days=45),
                          training_window_end=now - timedelta(days=46), promoted_at=now - timedelta(days=44))
@@ -180,7 +181,7 @@ def test_old_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
 
 
 def test_waits_while_a_retraining_run_is_in_flight(storeml_url: str, instance: dg.DagsterInstance) -> None:
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     _orders(storeml_url, [datetime(2026, 10, 31, 18, tzinfo=UTC)])  # no champion: bootstrap would fire
     running = instance.add_run(dg.DagsterRun(job_name=RETRAINING_JOB_NAME, run_id=str(uuid.uuid4()),
                                              status=dg.DagsterRunStatus.STARTED))
@@ -194,16 +195,16 @@ def test_waits_while_a_retraining_run_is_in_flight(storeml_url: str, instance: d
 
 def test_default_status_follows_the_automation_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOREML_AUTOMATION", "false")
-    assert build_retraining_sensor(CONFIG).default_status == dg.DefaultSensorStatus.STOPPED
+    assert build_retraining_sensor(FAMILY, CONFIG).default_status == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("STOREML_AUTOMATION", "true")
-    sensor = build_retraining_sensor(CONFIG)
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == 60  # STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS unset
 
 
 def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", "5")
-    assert build_retraining_sensor(CONFIG).minimum_interval_seconds == 5
+    assert build_retraining_sensor(FAMILY, CONFIG).minimum_interval_seconds == 5
     monkeypatch.setenv("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", "0")
     with pytest.raises(ValueError, match="STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS must be at least 1, got 0"):
-        build_retraining_sensor(CONFIG)
+        build_retraining_sensor(FAMILY, CONFIG)

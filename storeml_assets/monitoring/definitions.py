@@ -1,0 +1,25 @@
+"""The monitoring domain's definitions: each model family's drift asset and retraining sensor, the
+monitoring job, and the daily and weekly schedules."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.lifecycle.registry import FAMILIES
+from storeml_assets.monitoring.drift import build_drift_asset
+from storeml_assets.monitoring.schedules import JOBS, SCHEDULES
+from storeml_assets.monitoring.sensors import build_retraining_sensor
+
+
+def build_defs(families: Sequence[ModelFamily] = FAMILIES, *, schedules: bool = True) -> dg.Definitions:
+    """Drift assets and sensors of ``families``; with ``schedules``, the monitoring job and the schedules too."""
+    return dg.Definitions(
+        assets=[build_drift_asset(family) for family in families],
+        sensors=[build_retraining_sensor(family) for family in families],
+        jobs=JOBS if schedules else [],
+        schedules=SCHEDULES if schedules else [],
+    )
+
+
+defs = build_defs()

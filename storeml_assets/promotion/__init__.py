@@ -1,0 +1,1 @@
+"""The promotion domain: six gates decide whether a family's candidate becomes its champion."""
