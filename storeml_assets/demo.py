@@ -21,7 +21,7 @@ from storeml_assets.db.locator import connection, database_url
 from storeml_assets.db.migrate import migrate
 from storeml_assets.home_lock import home_lock
 from storeml_assets.instance import use_project_instance
-from storeml_assets.io.pg_tables import qualified
+from storeml_assets.io.pg_tables import qualified, quote
 from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_BEFORE_TAG, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
 from storeml_assets.models.jobs import RETRAINING_JOB_NAME
 from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME
@@ -133,17 +133,41 @@ class Demo:
             tags[EVENTS_BEFORE_TAG] = before.isoformat()
         self.run_job(EVENTS_JOB, tags=tags)
 
-    def rebuild_events(self, before: date | None = None) -> None:
-        """Replace every partition of the event tables and facts with the new storefront's, in one run.
+    def rebuild_events(self, start: date, end: date, *, before: date | None = None) -> None:
+        """Replace the event tables and facts with the new storefront's ``start .. end``, in one run.
 
-        The range covers all daily partitions, so each table is replaced as a whole in one
-        transaction: the previous storefront's rows stay until the new ones are committed, and none
-        of its partitions (another scale, seed or history) survives beside the new ones.
+        The range is widened to every day the partitioned tables already hold, so each table is
+        replaced as a whole in one transaction: the previous storefront's rows stay until the new
+        ones are committed, and none of its partitions (another scale, seed or history) survives
+        beside the new ones.
         """
-        first, last = DAILY_PARTITIONS.get_first_partition_key(), DAILY_PARTITIONS.get_last_partition_key()
-        if first is None or last is None:
+        first, last = self.held_days()
+        first_key, last_key = DAILY_PARTITIONS.get_first_partition_key(), DAILY_PARTITIONS.get_last_partition_key()
+        if first_key is None or last_key is None:
             raise RuntimeError(f"no daily partitions: STOREML_PARTITIONS_START {DAILY_PARTITIONS.start:%Y-%m-%d} is in the future")
-        self.run_events(date.fromisoformat(first), date.fromisoformat(last), before=before)
+        lo = max(min(start, first or start), date.fromisoformat(first_key))
+        hi = min(max(end, last or end), date.fromisoformat(last_key))
+        self.run_events(lo, hi, before=before)
+
+    def held_days(self) -> tuple[date | None, date | None]:
+        """First and last day held by any daily-partitioned table (None, None when they are empty)."""
+        graph = self.defs.resolve_asset_graph()
+        days: list[date] = []
+        with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
+            for key in sorted(graph.get_all_asset_keys()):
+                node = graph.get(key)
+                column = node.metadata.get("partition_expr")
+                if node.partitions_def is None or not isinstance(column, str):
+                    continue
+                name = qualified(key.path[-2], key.path[-1])
+                cur.execute("select to_regclass(%s) is not null", (name,))
+                row = cur.fetchone()
+                if not (row and row[0]):
+                    continue
+                cur.execute(f"select min({quote(column)})::date, max({quote(column)})::date from {name}")
+                bounds = cur.fetchone()
+                days += [d for d in (bounds or ()) if d is not None]
+        return (min(days), max(days)) if days else (None, None)
 
     def recover(self) -> None:
         """Fail the runs a dead storeml process left STARTED in this home, and free their pool slots."""
@@ -188,8 +212,8 @@ class Demo:
             self._storefront_run_id = self.report.runs[-1][1]
         with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
             self.run_job(DIMENSIONS_JOB)
-        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts (replacing every partition)"):
-            self.rebuild_events(before=sim.cutover if self.drift else None)
+        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
+            self.rebuild_events(sim.start_date, sim.end_date, before=sim.cutover if self.drift else None)
         with self.stage("marts: top products, bundle rules"):
             self.check_storefront_is_ours()
             self.run_job(MARTS_JOB)
@@ -197,7 +221,7 @@ class Demo:
         if self.drift:
             with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
                 self.check_storefront_is_ours()
-                self.run_events(sim.cutover, date.fromisoformat(DAILY_PARTITIONS.get_last_partition_key() or sim.end_date.isoformat()))
+                self.run_events(sim.cutover, sim.end_date)
             with self.stage("marts after the drifted period"):
                 self.run_job(MARTS_JOB)
             self._drift_cycle()

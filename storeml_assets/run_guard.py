@@ -32,6 +32,7 @@ from typing import Any
 
 import dagster as dg
 
+from storeml_assets.db.urls import first_line
 from storeml_assets.recovery import PID_TAG, slot_holders, worker_state
 
 POLL_SECONDS = 0.5
@@ -146,7 +147,7 @@ def execute_guarded(
 
     worker = threading.Thread(target=work, name=f"storeml-run-{job.name}", daemon=True)
     waiting_since: float | None = None
-    announced = False
+    announced = poll_failed = False
     next_poll = clock()
     with _sigterm_as_interrupt():
         try:
@@ -156,7 +157,13 @@ def execute_guarded(
                 if not worker.is_alive() or clock() < next_poll:
                     continue
                 next_poll = clock() + SLOT_POLL_SECONDS
-                waiting = waiting_claims(instance, run_id)
+                try:
+                    waiting = waiting_claims(instance, run_id)
+                except Exception as exc:  # the run itself reports what the database did to it
+                    if not poll_failed:
+                        say(f"{job.name}: cannot read the concurrency pools ({first_line(exc)}); still waiting for the run")
+                        poll_failed = True
+                    continue
                 if not waiting:
                     waiting_since, announced = None, False
                     continue
