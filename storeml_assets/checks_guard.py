@@ -6,6 +6,8 @@ upstream of it in the code location's graph and refuses when one failed. A check
 evaluated does not block.
 """
 
+from collections.abc import Set as AbstractSet
+
 import dagster as dg
 
 from storeml_assets.db.urls import first_line
@@ -14,10 +16,13 @@ from storeml_assets.db.urls import first_line
 _CHECK_HISTORY = 20
 
 
-def upstream_blocking_checks(repository: dg.RepositoryDefinition, key: dg.AssetKey) -> list[dg.AssetCheckKey]:
-    """Every blocking check of every asset upstream of ``key`` in the repository's asset graph."""
+def upstream_blocking_checks(repository: dg.RepositoryDefinition, key: dg.AssetKey,
+                             upstream: AbstractSet[dg.AssetKey] | None = None) -> list[dg.AssetCheckKey]:
+    """Every blocking check in the repository of every asset upstream of ``key`` (in the repository's
+    asset graph, unless the ``upstream`` keys are given)."""
     assets = list({id(d): d for d in repository.assets_defs_by_key.values()}.values())
-    upstream = dg.AssetSelection.assets(key).upstream().resolve(assets) - {key}
+    if upstream is None:
+        upstream = dg.AssetSelection.assets(key).upstream().resolve(assets) - {key}
     check_defs = list({id(d): d for d in repository.asset_checks_defs_by_key.values()}.values())
     specs = [spec for d in [*assets, *check_defs] for spec in d.check_specs]
     keys = {spec.key for spec in specs if spec.blocking and spec.asset_key in upstream}
@@ -50,5 +55,11 @@ def _repository(context: dg.AssetExecutionContext) -> dg.RepositoryDefinition:
 
 
 def failed_blocking_checks(context: dg.AssetExecutionContext, key: dg.AssetKey) -> list[str]:
-    """The blocking checks upstream of ``key`` whose latest completed evaluation failed."""
-    return failed_checks(context.instance, upstream_blocking_checks(_repository(context), key))
+    """The blocking checks upstream of ``key`` whose latest completed evaluation failed. An asset the
+    code location does not hold (an in-process run of definitions of its own) finds its upstream assets
+    in its job's graph, and their blocking checks in the code location."""
+    repository = _repository(context)
+    upstream = None
+    if key not in repository.assets_defs_by_key:
+        upstream = dg.AssetSelection.assets(key).upstream().resolve(context.job_def.asset_layer.asset_graph) - {key}
+    return failed_checks(context.instance, upstream_blocking_checks(repository, key, upstream))

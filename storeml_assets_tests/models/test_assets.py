@@ -13,8 +13,6 @@ One scenario (MLflow's store migrations and model logging dominate the time):
    fails: no candidate, no model version, no decision.
 """
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,12 +23,9 @@ import pytest
 from mlflow.models.model import ModelInfo
 
 from storeml_assets.checks_guard import failed_checks
-from storeml_assets.db.migrate import migrate
 from storeml_assets.features.assets import FEATURE_ASSETS
-from storeml_assets.features.customer import RAW_COLUMNS
 from storeml_assets.features.training import DataBasis
 from storeml_assets.io import PostgresIOManager
-from storeml_assets.io.postgres_io_manager import store_frame
 from storeml_assets.keys import CUSTOMER_FEATURES_KEY, TRAINING_SET_KEY
 from storeml_assets.keys import PURCHASE_PROPENSITY as MODEL_NAME
 from storeml_assets.keys import PURCHASE_PROPENSITY_CODE_VERSION as MODEL_CODE_VERSION
@@ -43,10 +38,8 @@ from storeml_assets.sources.assets import build_source_assets, raw_key
 from storeml_assets.sources.catalog import CATALOG
 from storeml_assets.sources.checks import MIN_ROWS_CHECK, PRIMARY_KEY_CHECK, build_source_checks
 from storeml_assets.sources.resources import StorefrontSources
-from storeml_assets.synthetic.loader import load
 from storeml_assets.warehouse.assets import WAREHOUSE_ASSETS
 from storeml_assets.warehouse.checks import TRANSACTION_CUSTOMER_CHECK, WAREHOUSE_CHECKS
-from storeml_assets_tests.features.frames import raw_frames, simulated
 
 pytestmark = pytest.mark.slow
 
@@ -72,35 +65,6 @@ def _rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any,
             return cur.fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture
-def storefront(isolated_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Migrated databases, a tiny simulated storefront in the sources and ground truth, raw tables written."""
-    migrate()
-    data = simulated("tiny", 7, False)
-    load(data)
-    url = isolated_env["storeml"]
-    frames = raw_frames(data)
-    for table in RAW_COLUMNS:
-        store_frame(url, "raw", table, frames[table])
-    # every other source table too, so that the real source checks can run on all of raw
-    for table in CATALOG:
-        if table not in RAW_COLUMNS:
-            store_frame(url, "raw", table, data.table(table))
-    yield isolated_env
-
-
-@pytest.fixture
-def tracking(storefront: dict[str, str], tmp_path: Path) -> Iterator[MlflowTracking]:
-    resource = MlflowTracking(tracking_uri=storefront["mlflow"], artifact_location=str(tmp_path / "mlartifacts"),
-                              experiment_name="storeml-models-test")
-    try:
-        yield resource
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(None)
 
 
 def _resources(tracking: MlflowTracking) -> dict[str, Any]:
