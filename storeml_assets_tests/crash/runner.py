@@ -2,6 +2,8 @@
 
 ``python -m storeml_assets_tests.crash.runner hold HOME READY``: a run whose step claims a
 ``postgres_heavy_write`` slot, writes READY and then never ends (until the process is killed).
+``python -m storeml_assets_tests.crash.runner write HOME READY URL``: a run whose step holds a slot
+and writes a large table to the database at URL (long enough for Postgres to be killed mid-write).
 ``python -m storeml_assets_tests.crash.runner guarded HOME``: a quick run of the same pool under
 :func:`execute_guarded`, printing what the guard says; its exit status tells how it ended.
 """
@@ -29,6 +31,30 @@ def hold_slot(context: dg.OpExecutionContext, config: HoldConfig) -> None:
         time.sleep(1)
 
 
+class WriteConfig(dg.Config):
+    ready: str
+    url: str
+
+
+@dg.op(pool=POOL)
+def long_write(context: dg.OpExecutionContext, config: WriteConfig) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(config.url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("create table if not exists big (n bigint, pad text)")
+            Path(config.ready).write_text(context.run_id)
+            cur.execute("insert into big select n, repeat('x', 200) from generate_series(1, 1000000000) n")
+    finally:
+        conn.close()
+
+
+@dg.job
+def writing_job() -> None:
+    long_write()
+
+
 @dg.op(pool=POOL)
 def quick_write() -> int:
     return 1
@@ -48,6 +74,13 @@ def main(argv: list[str]) -> int:
     mode, home = argv[0], Path(argv[1])
     instance = dg.DagsterInstance.get()
     tags = process_tags(home)
+    if mode == "write":
+        writing_job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"long_write": {"config": {"ready": argv[2], "url": argv[3]}}}},
+            tags=tags,
+        )
+        return 0
     if mode == "hold":
         holding_job.execute_in_process(
             instance=instance, run_config={"ops": {"hold_slot": {"config": {"ready": argv[2]}}}}, tags=tags
