@@ -76,7 +76,7 @@ class DataBasis:
     data high-water mark, and their count), the training code version and the fingerprint of the
     retraining-trigger settings that launched it (None when it was not launched by the sensor).
 
-    Recorded in ``mlops.model_versions.metadata`` (:meth:`to_metadata`); the retraining sensor compares
+    Recorded in the ``metadata`` of its mlops ``model_versions`` row (:meth:`to_metadata`); the retraining sensor compares
     the newest attempt's basis with the data as it stands, and the promotion gates compare a
     candidate's basis with the champion's.
     """

@@ -6,7 +6,7 @@ One code path turns a family into its candidate asset (``models/<name>``,
 (:func:`storeml_assets.monitoring.drift.build_drift_asset`), its retraining job
 (:func:`storeml_assets.models.jobs.build_retraining_job`) and its retraining sensor
 (:func:`storeml_assets.monitoring.sensors.build_retraining_sensor`): train -> log to MLflow ->
-register as ``challenger`` -> six gates -> promote (``champion`` alias, ``mlops.model_versions``,
+register as ``challenger`` -> six gates -> promote (``champion`` alias, the mlops ``model_versions`` table,
 decision) -> drift monitoring -> retraining triggers.
 
 The training set of every family is a frame with a ``split`` column (``train`` / ``holdout``), a

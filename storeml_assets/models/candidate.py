@@ -2,7 +2,7 @@
 
 :func:`build_candidate_asset` turns a :class:`~storeml_assets.lifecycle.family.ModelFamily` into
 ``models/<family>``, a ``dg.MaterializeResult`` (no table): the model lives in MLflow only (a new
-registered version with alias ``challenger``) and in ``mlops.model_versions`` (status ``staging``);
+registered version with alias ``challenger``) and in the mlops ``model_versions`` table (status ``staging``);
 the materialization's metadata carries the run id, version and metrics.
 
 Blocking checks stop training (:mod:`storeml_assets.checks_guard`). Each training attempt records

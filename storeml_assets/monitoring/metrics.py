@@ -3,7 +3,7 @@
 Nothing here knows Dagster, MLflow or Postgres: the asset, the sensor and the CLI call these
 functions with figures they read, and write what these functions return.
 
-Rows for ``mlops.monitoring_metrics`` (:class:`MetricRow`):
+Rows for the mlops ``monitoring_metrics`` table (:class:`MetricRow`):
 
 - ``drift``: ``drift_score:<column>`` per column (metadata: stattest, threshold, drifted, column
   type) and the summary ``drift_share`` (metadata: drifted columns, cutoffs, row counts).
@@ -61,7 +61,7 @@ TRIGGER_KINDS = ("bootstrap", "drift", "new_data", "model_age")
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One row of ``mlops.monitoring_metrics`` (id and timestamps are the database's)."""
+    """One row of the mlops ``monitoring_metrics`` table (id and timestamps are the database's)."""
 
     metric_type: str
     metric_name: str
@@ -319,7 +319,7 @@ class DriftObservation:
 
 @dataclass(frozen=True)
 class ChampionState:
-    """The production row of ``mlops.model_versions``."""
+    """The production row of the mlops ``model_versions`` table."""
 
     model_name: str
     model_version: str
@@ -334,7 +334,7 @@ class ChampionState:
 
 @dataclass(frozen=True)
 class AttemptState:
-    """The newest training attempt of the model (its newest ``mlops.model_versions`` row, promoted,
+    """The newest training attempt of the model (its newest mlops ``model_versions`` row, promoted,
     rejected or awaiting its decision): new data is data it did not see."""
 
     model_name: str

@@ -3,13 +3,13 @@
 Decisions are made by :func:`storeml_assets.monitoring.metrics.evaluate_triggers` from what the
 ``mlops`` tables and ``raw.orders`` say now and from the cursor (JSON: the last drift row id seen,
 the last trigger key per kind and the last run key requested). New data is data the newest
-training attempt (``mlops.model_versions``, promoted or rejected) did not see: while the orders, the
+training attempt (the mlops ``model_versions`` table, promoted or rejected) did not see: while the orders, the
 training code version and these thresholds are the ones it recorded, the sensor skips with "no new
 data since the last training attempt vN (HWM ...)", so an idle platform never retrains. The run key
 is the data state (``retrain:<hwm>:<orders>:code<v>:cfg<fp>``): one data state gets one run, even
 after a daemon restart that lost the cursor (Dagster does not launch a run key twice). While a
 retraining run is queued or running, the sensor waits for it. Each trigger is written once to
-``mlops.monitoring_metrics`` (metric_type ``trigger``, keyed by its run key).
+the mlops ``monitoring_metrics`` table (metric_type ``trigger``, keyed by its run key).
 
 Thresholds come from the settings (environment variables, read when the code location loads):
 ``STOREML_RETRAIN_DRIFT_SHARE`` (default: gate ``data_drift``'s 0.3), ``STOREML_RETRAIN_NEW_ORDERS_SHARE``
