@@ -382,6 +382,59 @@ def _activity_features(frames: Mapping[str, pl.DataFrame], users: pl.DataFrame, 
     )
 
 
+def _owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its ``user_id`` as ``customer_id``."""
+    return frame.with_columns(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
+
+
+def _cart_promo_review_features(
+    frames: Mapping[str, pl.DataFrame], cutoff: datetime, since: datetime, in_window: Mapping[str, pl.Expr]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Per-customer carts, cart adds, wishlist size, promo uses and reviews between ``since`` and ``cutoff``."""
+    cart_feats = (
+        _owned(_before(_frame(frames, "carts"), "created_at", cutoff, since))
+        .group_by(CUSTOMER_ID)
+        .agg(pl.len().cast(pl.Int64).alias("carts_created"))
+    )
+    cart_owner = _owned(_frame(frames, "carts")).select("cart_id", CUSTOMER_ID)
+    cart_item_feats = (
+        _before(_frame(frames, "cart_items"), "added_at", cutoff, since)
+        .join(cart_owner, on="cart_id", how="inner")
+        .group_by(CUSTOMER_ID)
+        .agg(
+            pl.len().cast(pl.Int64).alias("cart_adds"),
+            in_window["added_at"].sum().cast(pl.Int64).alias("cart_adds_30d"),
+        )
+    )
+
+    wish_owner = _owned(_frame(frames, "wishlists")).select("wishlist_id", CUSTOMER_ID)
+    wish_feats = (
+        _before(_frame(frames, "wishlist_items"), "added_at", cutoff, since)
+        .join(wish_owner, on="wishlist_id", how="inner")
+        .group_by(CUSTOMER_ID)
+        .agg(pl.len().cast(pl.Int64).alias("wishlist_size"))
+    )
+
+    promo_feats = (
+        _owned(_before(_frame(frames, "promo_usage"), "used_at", cutoff, since))
+        .group_by(CUSTOMER_ID)
+        .agg(
+            pl.len().cast(pl.Int64).alias("promo_uses"),
+            pl.col("discount_amount").cast(pl.Float64).sum().alias("promo_discount_total"),
+        )
+    )
+
+    review_feats = (
+        _owned(_before(_frame(frames, "reviews"), "created_at", cutoff, since))
+        .group_by(CUSTOMER_ID)
+        .agg(
+            pl.len().cast(pl.Int64).alias("review_count"),
+            pl.col("rating").cast(pl.Float64).mean().alias("review_mean_rating"),
+        )
+    )
+    return cart_feats, cart_item_feats, wish_feats, promo_feats, review_feats
+
+
 def build_customer_features(
     frames: Mapping[str, pl.DataFrame],
     cutoff: datetime,
@@ -407,16 +460,13 @@ def build_customer_features(
     in_window = {column: pl.col(column) >= window_start for column in ("ordered_at", "started_at", "occurred_at",
                                                                          "added_at")}
 
-    def owned(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID))
-
     users = _before(_frame(frames, "users"), "signup_at", cutoff).select(
         pl.col("user_id").cast(pl.Int64).alias(CUSTOMER_ID),
         pl.col("country").cast(pl.String).fill_null("unknown"),
         "signup_at",
     ).unique(CUSTOMER_ID, keep="first")
 
-    orders = owned(_before(_frame(frames, "orders"), "ordered_at", cutoff, since)).with_columns(
+    orders = _owned(_before(_frame(frames, "orders"), "ordered_at", cutoff, since)).with_columns(
         pl.col("total_amount").cast(pl.Float64),
         (pl.col("status") == FAILED_STATUS).alias("failed"),
     )
@@ -447,7 +497,7 @@ def build_customer_features(
         )
     )
 
-    sessions = owned(_before(_frame(frames, "user_sessions"), "started_at", cutoff, since))
+    sessions = _owned(_before(_frame(frames, "user_sessions"), "started_at", cutoff, since))
     recent = in_window["started_at"]
     session_feats = sessions.group_by(CUSTOMER_ID).agg(
         pl.len().cast(pl.Int64).alias("sessions_90d"),
@@ -461,7 +511,7 @@ def build_customer_features(
     )
 
     interaction_feats = (
-        owned(_before(_frame(frames, "user_interactions"), "occurred_at", cutoff, since))
+        _owned(_before(_frame(frames, "user_interactions"), "occurred_at", cutoff, since))
         .group_by(CUSTOMER_ID)
         .agg(
             *[(pl.col("interaction_type") == t).sum().cast(pl.Int64).alias(f"interactions_{t}")
@@ -470,47 +520,8 @@ def build_customer_features(
         )
     )
 
-    cart_feats = (
-        owned(_before(_frame(frames, "carts"), "created_at", cutoff, since))
-        .group_by(CUSTOMER_ID)
-        .agg(pl.len().cast(pl.Int64).alias("carts_created"))
-    )
-    cart_owner = owned(_frame(frames, "carts")).select("cart_id", CUSTOMER_ID)
-    cart_item_feats = (
-        _before(_frame(frames, "cart_items"), "added_at", cutoff, since)
-        .join(cart_owner, on="cart_id", how="inner")
-        .group_by(CUSTOMER_ID)
-        .agg(
-            pl.len().cast(pl.Int64).alias("cart_adds"),
-            in_window["added_at"].sum().cast(pl.Int64).alias("cart_adds_30d"),
-        )
-    )
-
-    wish_owner = owned(_frame(frames, "wishlists")).select("wishlist_id", CUSTOMER_ID)
-    wish_feats = (
-        _before(_frame(frames, "wishlist_items"), "added_at", cutoff, since)
-        .join(wish_owner, on="wishlist_id", how="inner")
-        .group_by(CUSTOMER_ID)
-        .agg(pl.len().cast(pl.Int64).alias("wishlist_size"))
-    )
-
-    promo_feats = (
-        owned(_before(_frame(frames, "promo_usage"), "used_at", cutoff, since))
-        .group_by(CUSTOMER_ID)
-        .agg(
-            pl.len().cast(pl.Int64).alias("promo_uses"),
-            pl.col("discount_amount").cast(pl.Float64).sum().alias("promo_discount_total"),
-        )
-    )
-
-    review_feats = (
-        owned(_before(_frame(frames, "reviews"), "created_at", cutoff, since))
-        .group_by(CUSTOMER_ID)
-        .agg(
-            pl.len().cast(pl.Int64).alias("review_count"),
-            pl.col("rating").cast(pl.Float64).mean().alias("review_mean_rating"),
-        )
-    )
+    cart_feats, cart_item_feats, wish_feats, promo_feats, review_feats = _cart_promo_review_features(
+        frames, cutoff, since, in_window)
 
     out = users.join(preferred_channel(_frame(frames, "user_profiles")), on=CUSTOMER_ID, how="left")
     activity_feats = _activity_features(frames, users, cutoff)
