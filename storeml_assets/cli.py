@@ -129,10 +129,10 @@ def mlflow(
     port: int = typer.Option(5000, min=1, max=65535, help="Port of the MLflow UI."),
 ) -> None:
     """Run the MLflow UI on the project's tracking store (the `mlflow` database) and artifacts."""
-    from storeml_assets.ml.mlflow_resource import TRACKING_URI_ENV, MlflowTracking
+    from storeml_assets.ml.mlflow_resource import MlflowTracking
 
     settings = get_settings()
-    configured = os.environ.get(TRACKING_URI_ENV, "").strip()
+    configured = settings.mlflow_tracking_uri or ""
     if configured.startswith(("http://", "https://")):
         console.print(f"MLflow tracks to a server: open {MlflowTracking().display_uri}", highlight=False)
         return

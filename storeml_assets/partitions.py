@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import dagster as dg
 
-#: First day of the daily partitions of event tables (``STOREML_PARTITIONS_START``).
-PARTITIONS_START = os.environ.get("STOREML_PARTITIONS_START", "2026-01-01")
+from storeml_assets.settings import get_settings
+
+#: First day of the daily partitions of event tables (settings: ``STOREML_PARTITIONS_START``).
+PARTITIONS_START = get_settings().partitions_start
 
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 

@@ -6,8 +6,10 @@ is printed: use :func:`storeml_assets.db.urls.redact` before showing a URL to an
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from storeml_assets.db.urls import check_url
@@ -36,6 +38,8 @@ DATABASE_URL_ENV: dict[str, str] = {
 }
 
 DEFAULT_EMBEDDED_PORT = 54329
+DEFAULT_PARTITIONS_START = "2026-01-01"
+SIMULATOR_SCALES: tuple[str, ...] = ("tiny", "small", "medium", "large")
 
 
 class SettingsError(ValueError):
@@ -98,6 +102,34 @@ def _env_url(name: str) -> str | None:
         raise SettingsError(str(exc)) from None
 
 
+def _env_date(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise SettingsError(f"{name} must be a date (YYYY-MM-DD), got {raw!r}") from None
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _env_min_rows(name: str) -> dict[str, int]:
+    """``orders=1000,reviews=100`` as ``{table: minimum}`` (the table names are checked by the catalog)."""
+    overrides: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in os.environ.get(name, "").split(","))):
+        table, sep, value = item.partition("=")
+        if not sep or not table.strip() or not value.strip().isdigit():
+            raise SettingsError(f"{name} entry {item!r} must look like <source table>=<non-negative integer>")
+        overrides[table.strip()] = int(value)
+    return overrides
+
+
 @dataclass(frozen=True)
 class Settings:
     """storeml's configuration, resolved from the environment once per process."""
@@ -117,6 +149,15 @@ class Settings:
     retrain_max_age_days: int = 30
     retrain_bootstrap: bool = True
     retrain_sensor_interval_seconds: int = 60
+    #: First day of the daily partitions of the event tables (YYYY-MM-DD).
+    partitions_start: str = DEFAULT_PARTITIONS_START
+    #: Default simulator scale offered in the UI.
+    scale: str = "small"
+    #: Overrides of the source tables' minimum row counts (``STOREML_MIN_ROWS``).
+    min_rows: dict[str, int] = field(default_factory=dict)
+    #: MLflow tracking/registry URI (e.g. ``http://mlflow:5000``) overriding the ``mlflow`` database; may
+    #: hold a password. Not MLflow's own ``MLFLOW_TRACKING_URI``, which ``mlflow.set_tracking_uri`` rewrites.
+    mlflow_tracking_uri: str | None = None
 
     @property
     def sql_dir(self) -> Path:
@@ -168,8 +209,31 @@ class Settings:
             retrain_max_age_days=int(_env_float("STOREML_RETRAIN_MAX_AGE_DAYS", 30)),
             retrain_bootstrap=_env_bool("STOREML_RETRAIN_BOOTSTRAP", True),
             retrain_sensor_interval_seconds=int(_env_float("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", 60, minimum=1)),
+            partitions_start=_env_date("STOREML_PARTITIONS_START", DEFAULT_PARTITIONS_START),
+            scale=_env_choice("STOREML_SCALE", "small", SIMULATOR_SCALES),
+            min_rows=_env_min_rows("STOREML_MIN_ROWS"),
+            mlflow_tracking_uri=os.environ.get("STOREML_MLFLOW_TRACKING_URI", "").strip() or None,
         )
 
 
-def get_settings() -> Settings:
+def _storeml_environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("STOREML_")))
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
     return Settings.from_env()
+
+
+def get_settings() -> Settings:
+    """The process's settings, built once per set of ``STOREML_*`` values.
+
+    Cached on the ``STOREML_*`` variables themselves, so a changed variable (a test's
+    ``monkeypatch.setenv``, a command setting ``STOREML_HOME``) is never answered from a stale copy.
+    """
+    return _settings_for(_storeml_environment())
+
+
+def clear_settings_cache() -> None:
+    """Forget every cached :class:`Settings` (tests that change the working tree or the environment)."""
+    _settings_for.cache_clear()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -90,11 +89,6 @@ def dagster_tags(context: dg.AssetExecutionContext | dg.OpExecutionContext | Non
     return tags
 
 
-#: A tracking server or store URI (e.g. ``http://mlflow:5000``) overriding the ``mlflow`` database.
-#: Not MLflow's own ``MLFLOW_TRACKING_URI``, which ``mlflow.set_tracking_uri`` rewrites in-process.
-TRACKING_URI_ENV = "STOREML_MLFLOW_TRACKING_URI"
-
-
 class MlflowTracking(dg.ConfigurableResource):
     """MLflow tracking and model registry for storeml (runs end FINISHED or FAILED)."""
 
@@ -114,10 +108,12 @@ class MlflowTracking(dg.ConfigurableResource):
         """The store URI in MLflow's form (may contain a password: never log it)."""
         if self.tracking_uri:
             return _store_uri(self.tracking_uri)
-        configured = os.environ.get(TRACKING_URI_ENV, "").strip()
+        from storeml_assets.db.locator import database_url
+        from storeml_assets.settings import get_settings
+
+        configured = get_settings().mlflow_tracking_uri
         if configured:
             return _store_uri(configured)
-        from storeml_assets.db.locator import database_url
 
         return sqlalchemy_url(database_url("mlflow"))
 

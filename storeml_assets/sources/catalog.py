@@ -7,7 +7,6 @@ may live in other services' databases (no foreign keys there, so storeml checks 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 
@@ -281,13 +280,10 @@ def min_rows_for(table: SourceTable) -> int:
 
     ``STOREML_MIN_ROWS`` is a comma-separated list like ``orders=1000,reviews=100``.
     """
-    raw = os.environ.get("STOREML_MIN_ROWS", "").strip()
-    overrides: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, sep, value = item.partition("=")
-        if not sep or name.strip() not in CATALOG or not value.strip().isdigit():
-            raise ValueError(
-                f"STOREML_MIN_ROWS entry {item!r} must look like <source table>=<non-negative integer>"
-            )
-        overrides[name.strip()] = int(value)
+    from storeml_assets.settings import get_settings
+
+    overrides = get_settings().min_rows
+    unknown = sorted(set(overrides) - set(CATALOG))
+    if unknown:
+        raise ValueError(f"STOREML_MIN_ROWS names {unknown[0]!r}, which is not a source table")
     return max(1, overrides.get(table.name, table.min_rows))

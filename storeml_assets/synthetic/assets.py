@@ -4,13 +4,13 @@ Present only when ``STOREML_SOURCE_MODE=synthetic`` (the default); with real sto
 databases configured the group is absent and the source assets read the real ones.
 """
 
-import os
 import time
 from datetime import date
 
 import dagster as dg
 from pydantic import Field
 
+from storeml_assets.settings import get_settings
 from storeml_assets.synthetic.loader import load
 from storeml_assets.synthetic.simulator import DEFAULT_END_DATE, SimulationConfig, simulate
 
@@ -27,7 +27,7 @@ class SimulatorConfig(dg.Config):
 
     seed: int = Field(default=42, description="Random seed; the same seed and settings give identical data.")
     scale: str = Field(
-        default_factory=lambda: os.environ.get("STOREML_SCALE", "small"),
+        default_factory=lambda: get_settings().scale,
         description="tiny (~500 users, 5k orders), small (5k/50k), medium (50k/500k) or large (100k/1M).",
     )
     days: int = Field(default=180, description="Days of history, ending with end_date.")
