@@ -29,7 +29,8 @@ def run_worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[in
     """(pid, time it reported) of the run worker that started ``run``, from its engine events."""
     for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
         event = entry.dagster_event
-        if event is None or not (entry.user_message or "").startswith(STARTED_PROCESS_EVENT):
+        message = (event.message if event is not None else None) or entry.user_message or ""
+        if event is None or not message.startswith(STARTED_PROCESS_EVENT):
             continue
         data = event.engine_event_data
         pid = data.metadata.get("pid") if data is not None else None

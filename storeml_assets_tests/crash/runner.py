@@ -8,6 +8,7 @@ and writes a large table to the database at URL (long enough for Postgres to be 
 :func:`execute_guarded`, printing what the guard says; its exit status tells how it ended.
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ class HoldConfig(dg.Config):
 
 @dg.op(pool=POOL)
 def hold_slot(context: dg.OpExecutionContext, config: HoldConfig) -> None:
+    Path(config.ready + ".pid").write_text(str(os.getpid()))
     Path(config.ready).write_text(context.run_id)
     while True:
         time.sleep(1)
@@ -70,10 +72,15 @@ def quick_job() -> None:
     quick_write()
 
 
+#: The code location `dagster dev` serves in the run-monitoring test.
+defs = dg.Definitions(jobs=[holding_job, writing_job, quick_job])
+
+
 def main(argv: list[str]) -> int:
     mode, home = argv[0], Path(argv[1])
     instance = dg.DagsterInstance.get()
-    tags = process_tags(home)
+    # a test's crashed run is not retried by a daemon that may be watching the instance
+    tags = {**process_tags(home), "dagster/max_retries": "0"}
     if mode == "write":
         writing_job.execute_in_process(
             instance=instance,
