@@ -22,15 +22,20 @@ from storeml_assets.db.migrate import migrate
 from storeml_assets.home_lock import home_lock
 from storeml_assets.instance import use_project_instance
 from storeml_assets.io.pg_tables import qualified, quote
-from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_BEFORE_TAG, EVENTS_JOB, MARTS_JOB, SIMULATE_JOB
-from storeml_assets.models.jobs import RETRAINING_JOB_NAME
-from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME
-from storeml_assets.monitoring.sensors import RETRAINING_SENSOR_NAME
-from storeml_assets.partitions import DAILY_PARTITIONS
+from storeml_assets.keys import (
+    DIMENSIONS_JOB,
+    EVENTS_JOB,
+    MARTS_JOB,
+    MONITORING_JOB_NAME,
+    RETRAINING_JOB_NAME,
+    RETRAINING_SENSOR_NAME,
+    SIMULATE_JOB,
+    STOREFRONT_KEY,
+)
+from storeml_assets.partitions import DAILY_PARTITIONS, EVENTS_BEFORE_TAG
 from storeml_assets.recovery import process_tags, recover_orphaned_runs
 from storeml_assets.run_guard import execute_guarded
 from storeml_assets.settings import Settings
-from storeml_assets.synthetic.assets import STOREFRONT_KEY
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

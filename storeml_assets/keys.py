@@ -44,3 +44,43 @@ def model_key(family: str) -> dg.AssetKey:
 def promotion_key(family: str) -> dg.AssetKey:
     """The promotion-decision asset of a model family (``promotion/promotion_decision`` for the first family)."""
     return dg.AssetKey(["promotion", "promotion_decision" if family == PURCHASE_PROPENSITY else f"{family}_decision"])
+
+
+# --- synthetic, sources, warehouse, bundles -------------------------------------------------------
+
+SYNTHETIC_GROUP = "synthetic"
+SOURCES_GROUP = "sources"
+WAREHOUSE_GROUP = "warehouse"
+BUNDLES_GROUP = "bundles"
+
+#: The simulated storefront history (synthetic mode only): upstream of every source asset.
+STOREFRONT_KEY = dg.AssetKey(["synthetic", "storefront"])
+#: What the simulator planted, for tests and the demo to compare against.
+GROUND_TRUTH_TABLES = ("planted_bundles", "customer_propensity", "drift_spec", "simulation_runs")
+GROUND_TRUTH_KEYS = {name: dg.AssetKey(["ground_truth", name]) for name in GROUND_TRUTH_TABLES}
+
+RAW_SCHEMA = "raw"
+WAREHOUSE_SCHEMA = "warehouse"
+
+
+def warehouse_key(table: str) -> dg.AssetKey:
+    """The asset of a warehouse table (``warehouse/<table>``)."""
+    return dg.AssetKey([WAREHOUSE_SCHEMA, table])
+
+
+CUSTOMERS_KEY = warehouse_key("customers")
+PRODUCTS_KEY = warehouse_key("products")
+TIMEFRAME_KEY = warehouse_key("timeframe")
+TRANSACTIONS_KEY = warehouse_key("transactions")
+SALES_KEY = warehouse_key("sales")
+TOP_PRODUCTS_KEY = warehouse_key("top_products")
+BUNDLE_RULES_KEY = warehouse_key("bundle_rules")
+
+SIMULATE_JOB = "simulate_job"
+DIMENSIONS_JOB = "dimensions_job"
+EVENTS_JOB = "events_job"
+MARTS_JOB = "marts_job"
+
+#: Source-table checks (``raw/<table>``) that stop training when they fail.
+MIN_ROWS_CHECK = "min_rows"
+PRIMARY_KEY_CHECK = "primary_key_unique_not_null"

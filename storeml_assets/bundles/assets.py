@@ -9,9 +9,8 @@ import polars as pl
 from pydantic import Field
 
 from storeml_assets.bundles.rules import mine_rules
+from storeml_assets.keys import BUNDLE_RULES_KEY, BUNDLES_GROUP
 
-BUNDLES_GROUP = "bundles"
-BUNDLE_RULES_KEY = dg.AssetKey(["warehouse", "bundle_rules"])
 METRIC_RENAMES = {"antecedent support": "antecedent_support", "consequent support": "consequent_support"}
 
 

@@ -13,17 +13,11 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from storeml_assets.io.arrow_types import arrow_to_polars
+from storeml_assets.keys import SOURCES_GROUP, raw_key
 from storeml_assets.partitions import DAILY_PARTITIONS, EVENTS_BEFORE_TAG, partition_range
 from storeml_assets.sources.catalog import CATALOG, SourceTable
 from storeml_assets.sources.extract import OutsideRows, Window, count_outside, extract
 from storeml_assets.sources.resources import StorefrontSources
-
-SOURCES_GROUP = "sources"
-RAW_SCHEMA = "raw"
-
-
-def raw_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey([RAW_SCHEMA, table])
 
 
 def events_before(tags: dict[str, str]) -> datetime | None:

@@ -2,16 +2,14 @@
 
 import dagster as dg
 
+from storeml_assets.keys import MIN_ROWS_CHECK, PRIMARY_KEY_CHECK, raw_key
 from storeml_assets.partitions import partition_range
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources import integrity
-from storeml_assets.sources.assets import raw_key
 from storeml_assets.sources.catalog import CATALOG, SourceTable, min_rows_for
 from storeml_assets.sources.extract import Window
 from storeml_assets.sources.resources import StorefrontSources
 
-MIN_ROWS_CHECK = "min_rows"
-PRIMARY_KEY_CHECK = "primary_key_unique_not_null"
 REVIEWS_PURCHASED_CHECK = "reviews_of_purchased_products"
 #: Non-blocking (warning): source rows dated outside every daily partition, which raw never gets.
 IN_PARTITION_RANGE_CHECK = "source_rows_inside_partitions"

@@ -10,16 +10,13 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from storeml_assets.keys import GROUND_TRUTH_KEYS, STOREFRONT_KEY, SYNTHETIC_GROUP
 from storeml_assets.settings import get_settings
 from storeml_assets.synthetic.loader import load
 from storeml_assets.synthetic.simulator import DEFAULT_END_DATE, SimulationConfig, simulate
 
-SYNTHETIC_GROUP = "synthetic"
 #: Bump when the simulator's output changes for the same config, so the UI flags the data as stale.
 SIMULATOR_CODE_VERSION = "1"
-STOREFRONT_KEY = dg.AssetKey(["synthetic", "storefront"])
-GROUND_TRUTH_TABLES = ("planted_bundles", "customer_propensity", "drift_spec", "simulation_runs")
-GROUND_TRUTH_KEYS = {name: dg.AssetKey(["ground_truth", name]) for name in GROUND_TRUTH_TABLES}
 
 
 class SimulatorConfig(dg.Config):

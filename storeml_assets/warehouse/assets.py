@@ -12,27 +12,23 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from storeml_assets.keys import (
+    CUSTOMERS_KEY,
+    PRODUCTS_KEY,
+    SALES_KEY,
+    TIMEFRAME_KEY,
+    TOP_PRODUCTS_KEY,
+    TRANSACTIONS_KEY,
+    WAREHOUSE_GROUP,
+    raw_key,
+)
 from storeml_assets.partitions import DAILY_PARTITIONS
-from storeml_assets.sources.assets import raw_key
 from storeml_assets.warehouse import transform as tf
 
-WAREHOUSE_GROUP = "warehouse"
-WAREHOUSE_SCHEMA = "warehouse"
 #: Event-time column of the partitioned facts (their ``partition_expr``).
 TRANSACTION_TS = "transaction_ts"
 TOP_ROWS_IN_METADATA = 10
 
-
-def warehouse_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey([WAREHOUSE_SCHEMA, table])
-
-
-CUSTOMERS_KEY = warehouse_key("customers")
-PRODUCTS_KEY = warehouse_key("products")
-TIMEFRAME_KEY = warehouse_key("timeframe")
-TRANSACTIONS_KEY = warehouse_key("transactions")
-SALES_KEY = warehouse_key("sales")
-TOP_PRODUCTS_KEY = warehouse_key("top_products")
 
 _COMMON: dict[str, Any] = {
     "group_name": WAREHOUSE_GROUP,

@@ -10,15 +10,9 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 from sqlalchemy.engine import Connection
 
+from storeml_assets.keys import CUSTOMERS_KEY, PRODUCTS_KEY, SALES_KEY, TIMEFRAME_KEY, TRANSACTIONS_KEY
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.warehouse import integrity
-from storeml_assets.warehouse.assets import (
-    CUSTOMERS_KEY,
-    PRODUCTS_KEY,
-    SALES_KEY,
-    TIMEFRAME_KEY,
-    TRANSACTIONS_KEY,
-)
 
 LINE_TOTAL_CHECK = "line_total_is_quantity_x_unit_price"
 AMOUNT_CHECK = "amount_is_sum_of_lines"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from storeml_assets.jobs import DIMENSIONS_JOB, EVENTS_JOB
-from storeml_assets.keys import FEATURE_DRIFT_KEY
+from storeml_assets.keys import DIMENSIONS_JOB, EVENTS_JOB, FEATURE_DRIFT_KEY
 from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME, build_schedules
 from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME
+from storeml_assets.warehouse.schedules import build_schedules as build_ingestion_schedules
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_other_schedules_target_their_jobs(defs: dg.Definitions) -> None:
                                                     ("true", dg.DefaultScheduleStatus.RUNNING)])
 def test_default_status_follows_the_setting(automation: str, status, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOREML_AUTOMATION", automation)
-    assert {s.default_status for s in build_schedules()} == {status}
+    assert {s.default_status for s in build_schedules() + build_ingestion_schedules()} == {status}
 
 
 def test_wiring_loads_with_the_code_location(defs: dg.Definitions) -> None:
