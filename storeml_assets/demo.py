@@ -216,8 +216,10 @@ class Demo:
             )
             self._storefront_run_id = self.report.runs[-1][1]
         with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
+            self.check_storefront_is_ours()
             self.run_job(DIMENSIONS_JOB)
         with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
+            self.check_storefront_is_ours()
             self.rebuild_events(sim.start_date, sim.end_date, before=sim.cutover if self.drift else None)
         with self.stage("marts: top products, bundle rules"):
             self.check_storefront_is_ours()
