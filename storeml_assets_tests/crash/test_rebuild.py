@@ -18,9 +18,7 @@ import pytest
 from rich.console import Console
 
 from storeml_assets.demo import Demo
-from storeml_assets.keys import MARTS_JOB
-from storeml_assets.models.jobs import RETRAINING_JOB_NAME
-from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME
+from storeml_assets.keys import MARTS_JOB, MONITORING_JOB_NAME, RETRAINING_JOB_NAME
 from storeml_assets.settings import Settings
 
 FAIL_INSERTS = """
