@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
 from typing import Any
 
 import typer
-from psycopg2 import sql
 
+from storeml_assets import mlops
 from storeml_assets.console import console
+from storeml_assets.jsonsafe import to_jsonable
 
-#: view -> (columns shown in the table; ``--json`` prints every column of the view)
+#: kind -> (view, columns shown in the table; ``--json`` prints every column of the view)
 VIEWS: dict[str, tuple[str, list[str]]] = {
     "decisions": (
-        "v_decision_history",
+        mlops.VIEWS["decisions"],
         ["decision_id", "decision_timestamp", "action", "model_version", "gates_passed", "gates_total",
          "failed_gates", "f1_score"],
     ),
     "timeline": (
-        "v_model_timeline",
+        mlops.VIEWS["timeline"],
         ["model_version", "status", "created_at", "production_from", "production_until",
          "time_in_production", "f1_score", "roc_auc"],
     ),
     "monitoring": (
-        "v_recent_monitoring",
+        mlops.VIEWS["monitoring"],
         ["metric_type", "metric_name", "metric_value", "timestamp", "model_version"],
     ),
 }
@@ -33,27 +33,16 @@ VIEWS: dict[str, tuple[str, list[str]]] = {
 
 def read_view(view: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Every column of ``mlops.<view>`` in the view's own order, at most ``limit`` rows."""
-    from storeml_assets.db.locator import connection, database_url
+    from storeml_assets.resources.postgres import PostgresResource
 
     if limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
-    query = sql.SQL("select * from {}.{} limit %s").format(sql.Identifier("mlops"), sql.Identifier(view))
-    with connection(database_url("storeml")) as conn, conn.cursor() as cur:
-        cur.execute(query, (limit,))
-        return [d.name for d in cur.description], cur.fetchall()
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly form of a database value."""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    storeml_db = PostgresResource(database="storeml", application_name="storeml-cli")
+    try:
+        with storeml_db.connect() as conn:
+            return mlops.read_view(conn, view, limit)
+    finally:
+        storeml_db.dispose()
 
 
 def _cell(value: Any) -> str:
@@ -76,7 +65,7 @@ def show(kind: str, limit: int, as_json: bool) -> None:
     view, shown = VIEWS[kind]
     columns, rows = read_view(view, limit)
     if as_json:
-        typer.echo(json.dumps([{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=2))
+        typer.echo(json.dumps([{c: to_jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=2))
         return
     index = {c: i for i, c in enumerate(columns)}
     table = Table(title=f"mlops.{view} ({len(rows)} rows)", title_justify="left")

@@ -11,8 +11,8 @@ import typer
 from mlxtend.frequent_patterns import apriori, association_rules
 from typer.testing import CliRunner
 
-from storeml_assets.bundles.cli import register
 from storeml_assets.bundles.rules import METRIC_COLUMNS
+from storeml_assets.cli.rules import register
 
 BASKETS = [
     "bread, butter, jam",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from storeml_assets.checks_cli import ERROR, NOT_RUN, PASSED, run_checks
+from storeml_assets.cli.check import ERROR, NOT_RUN, PASSED, run_checks
 
 
 def _defs() -> dg.Definitions:

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from storeml_assets.checks_cli import FAILED, PASSED, register, run_checks
+from storeml_assets.cli.check import FAILED, PASSED, register, run_checks
 from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 from storeml_assets_tests.monitoring.helpers import migrate_storeml, raw_frames_from_simulation, write_raw
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from storeml_assets.mlops_cli import VIEWS, register
+from storeml_assets.cli.mlops import VIEWS, register
 from storeml_assets_tests.monitoring.helpers import (
     execute,
     insert_decision,
