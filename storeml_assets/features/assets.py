@@ -29,7 +29,14 @@ from storeml_assets.features.training import (
     plan_cutoffs,
     split_summary,
 )
-from storeml_assets.keys import CUSTOMER_FEATURES_KEY, FEATURES_GROUP, TRAINING_SET_KEY, raw_key
+from storeml_assets.keys import (
+    CUSTOMER_FEATURES_KEY,
+    CUSTOMERS_KEY,
+    FEATURES_GROUP,
+    TRAINING_SET_KEY,
+    TRANSACTIONS_KEY,
+    raw_key,
+)
 from storeml_assets.ml.reports import markdown_table
 from storeml_assets.resources.postgres import PostgresResource
 
@@ -37,7 +44,7 @@ from storeml_assets.resources.postgres import PostgresResource
 RAW_DEPS = [raw_key(table) for table in RAW_COLUMNS]
 #: Warehouse tables conforming the users and orders the features read: their blocking integrity
 #: checks (keys, references) guard the features and everything trained on them.
-WAREHOUSE_DEPS = [dg.AssetKey(["warehouse", "customers"]), dg.AssetKey(["warehouse", "transactions"])]
+WAREHOUSE_DEPS = [CUSTOMERS_KEY, TRANSACTIONS_KEY]
 
 
 def _raw_history(storeml_db: PostgresResource, cutoff_date: str | None) -> tuple[dict[str, pl.DataFrame], datetime]:

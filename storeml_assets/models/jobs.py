@@ -4,12 +4,9 @@ from typing import Any
 
 import dagster as dg
 
-from storeml_assets.keys import RETRAINING_JOB_NAME
 from storeml_assets.lifecycle.family import ModelFamily
 
 RETRAINING_TAGS = {"storeml/job": "retraining"}
-
-__all__ = ["RETRAINING_JOB_NAME", "RETRAINING_TAGS", "build_retraining_job"]
 
 
 def build_retraining_job(family: ModelFamily) -> Any:

@@ -47,4 +47,4 @@ def build_schedules(default_status: dg.DefaultScheduleStatus | None = None) -> l
 SCHEDULES = build_schedules()
 JOBS = [MONITORING_JOB]
 
-__all__ = ["JOBS", "MONITORING_JOB_NAME", "SCHEDULES", "build_schedules"]
+__all__ = ["JOBS", "SCHEDULES", "build_schedules"]

@@ -22,14 +22,11 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from storeml_assets import mlops
-from storeml_assets.keys import RETRAINING_JOB_NAME, RETRAINING_SENSOR_NAME
 from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import get_settings
-
-__all__ = ["RETRAINING_JOB_NAME", "RETRAINING_SENSOR_NAME", "build_retraining_sensor"]
 
 #: Runs in these states hold the sensor back: their attempt is not recorded yet.
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]

@@ -7,9 +7,14 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from storeml_assets.keys import DIMENSIONS_JOB, EVENTS_JOB, FEATURE_DRIFT_KEY
-from storeml_assets.monitoring.schedules import MONITORING_JOB_NAME, build_schedules
-from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME
+from storeml_assets.keys import (
+    DIMENSIONS_JOB,
+    EVENTS_JOB,
+    FEATURE_DRIFT_KEY,
+    MONITORING_JOB_NAME,
+    RETRAINING_JOB_NAME,
+)
+from storeml_assets.monitoring.schedules import build_schedules
 from storeml_assets.warehouse.schedules import build_schedules as build_ingestion_schedules
 
 

@@ -11,10 +11,11 @@ import pytest
 
 from storeml_assets.features.training import DataBasis
 from storeml_assets.keys import PURCHASE_PROPENSITY_CODE_VERSION as MODEL_CODE_VERSION
+from storeml_assets.keys import RETRAINING_JOB_NAME
 from storeml_assets.models.purchase_propensity import FAMILY
 from storeml_assets.monitoring import metrics
 from storeml_assets.monitoring.metrics import SensorCursor, TriggerConfig
-from storeml_assets.monitoring.sensors import RETRAINING_JOB_NAME, build_retraining_sensor
+from storeml_assets.monitoring.sensors import build_retraining_sensor
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets_tests.monitoring.helpers import (
     execute,
