@@ -32,8 +32,10 @@ from storeml_assets.keys import (
     SIMULATE_JOB,
     STOREFRONT_KEY,
 )
+from storeml_assets.mlops import decisions_since, drift_since, model_versions_since
 from storeml_assets.partitions import DAILY_PARTITIONS, EVENTS_BEFORE_TAG
 from storeml_assets.recovery import process_tags, recover_orphaned_runs
+from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.run_guard import execute_guarded
 from storeml_assets.settings import Settings
 
@@ -266,19 +268,43 @@ def _root_error(error: Any) -> str:
 
 
 # -- the summary ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MlopsSummary:
+    """What this demo wrote to the ``mlops`` tables (read through :mod:`storeml_assets.mlops`)."""
+
+    models: list[dict[str, Any]]
+    drift: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+
+
+def read_mlops_summary(since: datetime) -> MlopsSummary:
+    """The model versions, newest drift share and decisions written at or after ``since``."""
+    storeml_db = PostgresResource(database="storeml", application_name="storeml-demo")
+    try:
+        with storeml_db.connect() as conn:
+            return MlopsSummary(
+                models=model_versions_since(conn, since),
+                drift=drift_since(conn, since),
+                decisions=decisions_since(conn, since),
+            )
+    finally:
+        storeml_db.dispose()
+
+
 def print_summary(console: Console, report: DemoReport) -> None:
-    """Tables, top rules, models, drift, decisions and stage times, over one connection."""
+    """Tables, top rules, models, drift, decisions and stage times."""
+    written = read_mlops_summary(report.started_at)
     with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
 
         def rows(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
             cur.execute(query, params)
             return list(cur.fetchall())
 
-        _print_summary(console, report, rows)
+        _print_summary(console, report, rows, written)
 
 
 def _print_summary(
-    console: Console, report: DemoReport, _rows: Callable[..., list[tuple[Any, ...]]]
+    console: Console, report: DemoReport, _rows: Callable[..., list[tuple[Any, ...]]], written: MlopsSummary
 ) -> None:
     tables = Table(title="tables", title_justify="left")
     tables.add_column("table")
@@ -305,28 +331,14 @@ def _print_summary(
             rules.add_row(" + ".join(lhs or []), " + ".join(rhs or []), f"{support:.4f}", f"{confidence:.3f}", f"{lift:.1f}")
         console.print(rules)
 
-    models = _rows(
-        "select model_version, status, f1_score, brier_score, roc_auc, "
-        "(metadata->'oracle'->>'model_roc_auc')::float, (metadata->'oracle'->>'oracle_roc_auc')::float, "
-        "(metadata->'oracle'->>'ratio')::float "
-        "from mlops.model_versions where created_at >= %s order by created_at",
-        (report.started_at,),
-    )
-    if models:
-        console.print(model_table(models))
-    drift = _rows(
-        "select metric_value, metadata from mlops.v_recent_monitoring "
-        "where metric_type = 'drift' and metric_name = 'drift_share' and created_at >= %s",
-        (report.started_at,),
-    )
-    if drift:
-        console.print(drift_line(drift[0][0], drift[0][1]))
-    decisions = _rows(
-        "select action, reasoning, gate_results from mlops.retraining_decisions where decision_timestamp >= %s "
-        "order by id",
-        (report.started_at,),
-    )
-    for action, reasoning, gates in decisions:
+    if written.models:
+        columns = ("model_version", "status", "f1_score", "brier_score", "roc_auc", "model_roc_auc",
+                   "oracle_roc_auc", "oracle_ratio")
+        console.print(model_table([tuple(row[c] for c in columns) for row in written.models]))
+    if written.drift:
+        console.print(drift_line(written.drift["metric_value"], written.drift["metadata"]))
+    for decision in written.decisions:
+        action, reasoning, gates = decision["action"], decision["reasoning"], decision["gate_results"]
         colour = "green" if action == "promote" else "red"
         console.print(f"decision: [bold {colour}]{action}[/] — {reasoning}")
         items = gates.items() if isinstance(gates, dict) else [(g.get("name"), g) for g in gates]

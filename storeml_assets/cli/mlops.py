@@ -88,17 +88,17 @@ def register(app: typer.Typer) -> None:
 
     @mlops.command()
     def decisions(limit: int = limit_opt, as_json: bool = json_opt) -> None:
-        """Promotion decisions, newest first, with gates passed (mlops.v_decision_history)."""
+        """Promotion decisions, newest first, with gates passed (the mlops view v_decision_history)."""
         show("decisions", limit, as_json)
 
     @mlops.command()
     def timeline(limit: int = limit_opt, as_json: bool = json_opt) -> None:
-        """Model versions and their time in production (mlops.v_model_timeline)."""
+        """Model versions and their time in production (the mlops view v_model_timeline)."""
         show("timeline", limit, as_json)
 
     @mlops.command()
     def monitoring(limit: int = limit_opt, as_json: bool = json_opt) -> None:
-        """The latest value of each monitoring metric (mlops.v_recent_monitoring)."""
+        """The latest value of each monitoring metric (the mlops view v_recent_monitoring)."""
         show("monitoring", limit, as_json)
 
     app.add_typer(mlops, name="mlops")
