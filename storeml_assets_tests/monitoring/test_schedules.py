@@ -67,3 +67,11 @@ def test_wiring_loads_with_the_code_location(defs: dg.Definitions) -> None:
     assert {s.name for s in defs.schedules} >= {"daily_dimensions_schedule", "daily_ingestion_schedule",
                                                 "daily_monitoring_schedule", "weekly_retraining_schedule"}
     assert defs.resolve_job_def(MONITORING_JOB_NAME) is not None
+
+
+def test_feature_drift_declares_the_raw_tables_it_reads(defs: dg.Definitions) -> None:
+    from storeml_assets.features.customer import RAW_COLUMNS
+    from storeml_assets.keys import raw_key
+
+    parents = defs.resolve_asset_graph().get(FEATURE_DRIFT_KEY).parent_keys
+    assert parents == {raw_key(table) for table in RAW_COLUMNS}

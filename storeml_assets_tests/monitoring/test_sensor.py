@@ -209,3 +209,20 @@ def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", "0")
     with pytest.raises(ValueError, match="STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS must be at least 1, got 0"):
         build_retraining_sensor(FAMILY, CONFIG)
+
+
+def test_the_thresholds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storeml_assets.monitoring.sensors import trigger_config_from_env
+    from storeml_assets.settings import SettingsError
+
+    assert trigger_config_from_env().drift_share_threshold == 0.3  # unset: gate data_drift's maximum
+    monkeypatch.setenv("STOREML_RETRAIN_DRIFT_SHARE", "0.45")
+    monkeypatch.setenv("STOREML_RETRAIN_NEW_ORDERS_SHARE", "0.2")
+    monkeypatch.setenv("STOREML_RETRAIN_MAX_AGE_DAYS", "7")
+    monkeypatch.setenv("STOREML_RETRAIN_BOOTSTRAP", "false")
+    config = trigger_config_from_env()
+    assert (config.drift_share_threshold, config.new_orders_share, config.max_model_age_days, config.bootstrap) == (
+        0.45, 0.2, 7, False)
+    monkeypatch.setenv("STOREML_RETRAIN_NEW_ORDERS_SHARE", "half")
+    with pytest.raises(SettingsError, match="STOREML_RETRAIN_NEW_ORDERS_SHARE must be a number, got 'half'"):
+        trigger_config_from_env()
