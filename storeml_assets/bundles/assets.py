@@ -8,6 +8,7 @@ import pandas as pd
 import polars as pl
 from pydantic import Field
 
+from storeml_assets import markdown
 from storeml_assets.bundles.rules import mine_rules
 from storeml_assets.keys import BUNDLE_RULES_KEY, BUNDLES_GROUP
 
@@ -53,12 +54,17 @@ def top_rules_markdown(table: pd.DataFrame, n: int = 10) -> str:
     if table.empty:
         return "_no rules at these thresholds_"
     top = table.nlargest(n, "lift")
-    lines = ["| antecedents | consequents | support | confidence | lift |", "|---|---|---|---|---|"]
-    for row in top.itertuples(index=False):
-        lhs = " + ".join(getattr(row, "antecedent_names", row.antecedents))
-        rhs = " + ".join(getattr(row, "consequent_names", row.consequents))
-        lines.append(f"| {lhs} | {rhs} | {row.support:.4f} | {row.confidence:.3f} | {row.lift:.2f} |")
-    return "\n".join(lines)
+    rows = [
+        (
+            " + ".join(getattr(row, "antecedent_names", row.antecedents)),
+            " + ".join(getattr(row, "consequent_names", row.consequents)),
+            f"{row.support:.4f}",
+            f"{row.confidence:.3f}",
+            f"{row.lift:.2f}",
+        )
+        for row in top.itertuples(index=False)
+    ]
+    return markdown.table(rows, ["antecedents", "consequents", "support", "confidence", "lift"])
 
 
 @dg.asset(

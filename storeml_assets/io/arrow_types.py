@@ -36,6 +36,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from storeml_assets.jsonsafe import to_jsonable
+
 #: Field-metadata marker for columns that hold JSON text.
 JSON_MARK = b"storeml:json"
 MAX_IDENTIFIER_BYTES = 63
@@ -79,20 +81,10 @@ def _first_non_null(values: Iterable[Any]) -> Any:
     return None
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _dumps(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=False, default=str)
 
 
 def _mark_json(field: pa.Field) -> pa.Field:

@@ -29,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
+from storeml_assets import markdown
 from storeml_assets.db.urls import database_of
 from storeml_assets.io.arrow_types import (
     FrameTypeError,
@@ -50,6 +51,8 @@ from storeml_assets.io.pg_tables import (
 from storeml_assets.resources.postgres import resolve_url
 
 PREVIEW_ROWS = 5
+#: Longest preview cell shown in full; longer text is cut with "...".
+PREVIEW_CELL_WIDTH = 60
 PANDAS, POLARS, POLARS_LAZY = "pandas", "polars", "polars_lazy"
 
 
@@ -95,18 +98,13 @@ def load_frame(
     return arrow_to_frame(read_table(url, schema, table, columns, slices), kind, arrow_strings)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def preview_markdown(data: pa.Table, rows: int = PREVIEW_ROWS) -> str:
     """The first rows of a table as a Markdown table."""
     names = data.schema.names
-    head = ["| " + " | ".join(_cell(n) for n in names) + " |", "|" + "---|" * len(names)]
-    body = ["| " + " | ".join(_cell(r[n]) for n in names) + " |" for r in data.slice(0, rows).to_pylist()]
-    return "\n".join(head + body) if names else "(no columns)"
+    if not names:
+        return "(no columns)"
+    body = [[r[n] for n in names] for r in data.slice(0, rows).to_pylist()]
+    return markdown.table(body, names, max_width=PREVIEW_CELL_WIDTH)
 
 
 def output_metadata(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from storeml_assets import markdown
 from storeml_assets.jsonsafe import to_jsonable
 from storeml_assets.ml.gates import Decision
 from storeml_assets.ml.train import EvaluationResult
@@ -12,10 +13,7 @@ from storeml_assets.ml.train import EvaluationResult
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A markdown table; ``None`` cells are empty, pipes in cells are escaped."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
+    return markdown.table(rows, headers)
 
 
 def _short(value: Any) -> str:

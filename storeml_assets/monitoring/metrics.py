@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from storeml_assets import markdown
 from storeml_assets.features.customer import as_utc
 from storeml_assets.features.training import TRIGGER_CONFIG_TAG, DataBasis
 from storeml_assets.jsonsafe import to_json
@@ -148,12 +149,10 @@ def drift_metric_rows(
 
 def drift_markdown(summary: DriftSummary) -> str:
     """Per-column scores as a markdown table, drifted columns first, then by score."""
-    lines = ["| column | stattest | score | threshold | drifted |", "|---|---|---:|---:|---|"]
     ordered = sorted(summary.columns.values(), key=lambda c: (not c.drifted, -c.score, c.column))
-    for col in ordered:
-        mark = "**yes**" if col.drifted else "no"
-        lines.append(f"| {col.column} | {col.stattest} | {col.score:.4f} | {col.threshold:g} | {mark} |")
-    return "\n".join(lines)
+    rows = [(c.column, c.stattest, f"{c.score:.4f}", f"{c.threshold:g}", "**yes**" if c.drifted else "no")
+            for c in ordered]
+    return markdown.table(rows, ["column", "stattest", "score", "threshold", "drifted"], right=["score", "threshold"])
 
 
 # --- coverage and score shift --------------------------------------------------------------------

@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from storeml_assets import markdown
 from storeml_assets.keys import (
     CUSTOMERS_KEY,
     PRODUCTS_KEY,
@@ -61,9 +62,7 @@ def _date_range(frame: pl.DataFrame, column: str) -> str:
 
 
 def _markdown(frame: pl.DataFrame) -> str:
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width
-    rows = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([head, *rows])
+    return markdown.table(frame.iter_rows(), frame.columns)
 
 
 # ---------------------------------------------------------------------------------------------
