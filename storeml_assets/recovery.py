@@ -29,8 +29,14 @@ HOST_TAG = "storeml/host"
 PROCESS_STARTED_TAG = "storeml/process_started"
 HOME_TAG = "storeml/home"
 
-#: Statuses of a run that has a live worker, or should have one.
-UNFINISHED = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
+#: Statuses of a run that has a live worker, or should have one (a process killed while it was
+#: still creating its run leaves it NOT_STARTED).
+UNFINISHED = (
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 #: A finished run without a pid tag keeps its slots this long after its end (its step processes may
 #: still be winding down), as the daemon's ``free_slots_after_run_end_seconds`` does.
@@ -87,15 +93,15 @@ def worker_state(tags: Mapping[str, str]) -> str:
 
 @dataclass
 class RecoveryReport:
-    #: (run id, job name, pid) of each run marked FAILURE
-    failed_runs: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (run id, job name, pid, status it was left in) of each run marked FAILURE
+    failed_runs: list[tuple[str, str, str, str]] = field(default_factory=list)
     #: run ids whose pool slots (claimed or pending) were freed
     freed_slot_runs: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [
-            f"run {run_id} ({job}) was left STARTED by pid {pid}, which is gone: marked FAILURE"
-            for run_id, job, pid in self.failed_runs
+            f"run {run_id} ({job}) was left {status} by pid {pid}, which is gone: marked FAILURE"
+            for run_id, job, pid, status in self.failed_runs
         ]
         out += [f"freed the concurrency-pool slots held by run {run_id}" for run_id in self.freed_slot_runs]
         return out
@@ -139,7 +145,7 @@ def recover_orphaned_runs(
             f"marked failed by {by} on start.",
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        report.failed_runs.append((run.run_id, run.job_name, pid))
+        report.failed_runs.append((run.run_id, run.job_name, pid, run.status.value))
         report.freed_slot_runs.append(run.run_id)
 
     for run_id in sorted(slot_holders(instance)):

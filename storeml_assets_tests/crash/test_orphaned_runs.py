@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dagster._core.launcher import WorkerStatus
 from rich.console import Console
 
 from storeml_assets.demo import Demo
-from storeml_assets.recovery import PID_TAG, slot_holders
+from storeml_assets.recovery import PID_TAG, process_tags, slot_holders
 from storeml_assets.run_guard import SlotWaitTimeout, execute_guarded
 from storeml_assets.run_launcher import LocalRunLauncher
 from storeml_assets.settings import Settings
@@ -172,3 +173,18 @@ def test_run_monitoring_can_tell_a_dead_worker(project_instance: dg.DagsterInsta
     finally:
         kill_hard(live)
         kill_hard(doomed)
+
+
+def test_a_run_left_not_started_by_a_killed_process_is_failed(project_instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """A process killed while Dagster was still creating its run leaves the run NOT_STARTED."""
+    instance = project_instance
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=60)
+    home = tmp_path / "home"
+    run = instance.create_run_for_job(job_def=quick_job, tags=process_tags(home, pid=gone.pid))
+    assert run.status == dg.DagsterRunStatus.NOT_STARTED
+    out = io.StringIO()
+    Demo(Settings.from_env(), Console(file=out, width=200), scale="tiny", drift=False, seed=1).recover()
+    assert f"run {run.run_id} (quick_job) was left NOT_STARTED by pid {gone.pid}" in out.getvalue()
+    after = instance.get_run_by_id(run.run_id)
+    assert after is not None and after.status == dg.DagsterRunStatus.FAILURE
