@@ -14,6 +14,7 @@ else 0. This is how CI runs the checks.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -97,6 +98,7 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
     selected = [k for k in specs if k in standalone]
     evaluations: dict[dg.AssetCheckKey, Any] = {}
     step_errors: dict[str, str] = {}
+    warnings: list[str] = []  # a step logs why it did not evaluate a selected check
     if selected:
         job = dg.define_asset_job(CHECK_JOB_NAME, selection=dg.AssetSelection.checks(*selected))
         check_defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
@@ -112,6 +114,8 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
             for event in result.all_events:
                 if event.is_step_failure and event.step_key:
                     step_errors[event.step_key] = _root_error(event.step_failure_data.error)
+            warnings = [redact(entry.user_message) for entry in inst.all_logs(result.run_id)
+                        if entry.level == logging.WARNING and entry.user_message]
         finally:
             if owned:
                 inst.dispose()
@@ -131,7 +135,10 @@ def run_checks(defs: dg.Definitions, *, groups: Sequence[str] = (),
                 verdicts.append(CheckVerdict(asset, key.name, spec.blocking, ERROR, step_errors[step]))
             else:
                 upstream = ", ".join(sorted(step_errors))
-                reason = f"not run: upstream {upstream} failed" if upstream else "not run: not evaluated"
+                told = [w[w.index("not run:"):] for w in warnings
+                        if w.startswith(f"{key.name} on {'.'.join(key.asset_key.path)} not run:")]
+                reason = (told[-1] if told else
+                          f"not run: upstream {upstream} failed" if upstream else "not run: not evaluated")
                 verdicts.append(CheckVerdict(asset, key.name, spec.blocking, NOT_RUN, reason))
             continue
         meta = {k: _metadata_value(v) for k, v in (ev.metadata or {}).items()}

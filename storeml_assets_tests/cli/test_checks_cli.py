@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from storeml_assets.cli.check import FAILED, PASSED, register, run_checks
+from storeml_assets.cli.check import FAILED, NOT_RUN, PASSED, register, run_checks
 from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 from storeml_assets_tests.monitoring.helpers import migrate_storeml, raw_frames_from_simulation, write_raw
 
@@ -46,6 +46,9 @@ def test_check_passes_on_good_raw_tables(isolated_env, raw_frames, monkeypatch: 
     assert by_key[("raw/orders", "primary_key_unique_not_null")]["status"] == PASSED
     assert any(a.startswith("warehouse/") for a, _ in by_key)  # every group's checks ran
     assert not any(v["blocks"] for v in verdicts)
+    # the storefront's databases were never created: the check that reads them is not run, saying why
+    range_check = by_key[("raw/orders", "source_rows_inside_partitions")]
+    assert range_check["status"] == NOT_RUN and "cannot reach database" in range_check["description"]
 
     table = CliRunner().invoke(_app(), ["check", "--group", "sources"])
     assert table.exit_code == 0, table.output
