@@ -76,7 +76,7 @@ than ``payment_failed``) falls in ``(cutoff, cutoff + horizon]``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -84,6 +84,7 @@ from scipy.stats import gamma as gamma_distribution
 
 from storeml_assets.ml.drift import MIN_DRIFT_ROWS, DriftSummary, drift_summary
 from storeml_assets.ml.train import FeatureSpec
+from storeml_assets.timeutil import as_utc
 
 LABEL = "purchased_next_30d"
 CUSTOMER_ID = "customer_id"
@@ -195,13 +196,6 @@ def load_raw_frames(url: str, schema: str = "raw") -> dict[str, pl.DataFrame]:
         table: arrow_to_polars(read_table(url, schema, table, columns))
         for table, columns in RAW_COLUMNS.items()
     }
-
-
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (a naive one is taken to be UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _frame(frames: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:

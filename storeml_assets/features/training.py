@@ -31,10 +31,10 @@ from storeml_assets.features.customer import (
     FEATURE_SPEC,
     LABEL,
     LOOKBACK_DAYS,
-    as_utc,
     build_customer_features,
     label_frame,
 )
+from storeml_assets.timeutil import as_utc
 
 SPLIT = "split"
 TRAIN = "train"

@@ -42,10 +42,10 @@ import numpy as np
 import polars as pl
 
 from storeml_assets import markdown
-from storeml_assets.features.customer import as_utc
 from storeml_assets.features.training import TRIGGER_CONFIG_TAG, DataBasis
 from storeml_assets.jsonsafe import to_json
 from storeml_assets.ml.drift import DriftSummary
+from storeml_assets.timeutil import as_utc
 
 DRIFT = "drift"
 COVERAGE = "coverage"
