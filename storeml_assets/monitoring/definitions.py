@@ -8,7 +8,7 @@ import dagster as dg
 from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.registry import FAMILIES
 from storeml_assets.monitoring.drift import build_drift_asset
-from storeml_assets.monitoring.schedules import JOBS, SCHEDULES
+from storeml_assets.monitoring.schedules import build_monitoring_job, build_schedules
 from storeml_assets.monitoring.sensors import build_retraining_sensor
 
 
@@ -17,8 +17,8 @@ def build_defs(families: Sequence[ModelFamily] = FAMILIES, *, schedules: bool = 
     return dg.Definitions(
         assets=[build_drift_asset(family) for family in families],
         sensors=[build_retraining_sensor(family) for family in families],
-        jobs=JOBS if schedules else [],
-        schedules=SCHEDULES if schedules else [],
+        jobs=[build_monitoring_job(families)] if schedules else [],
+        schedules=build_schedules(families=families) if schedules else [],
     )
 
 

@@ -39,7 +39,7 @@ def _defs(tracking: Any) -> dg.Definitions:
         dg.Definitions(assets=[*build_source_assets(), *WAREHOUSE_ASSETS],
                        asset_checks=[*build_source_checks(), *WAREHOUSE_CHECKS], resources=_resources(tracking)),
         features.defs, models.build_defs(families), promotion.build_defs(families),
-        monitoring.build_defs(families, schedules=False),
+        monitoring.build_defs(families),
     )
 
 
@@ -60,6 +60,9 @@ def test_a_constant_baseline_family_goes_through_the_whole_lifecycle(storefront:
     defs = _defs(tracking)
     instance = dg.DagsterInstance.ephemeral()
     assert {s.name for s in defs.sensors} == {"retraining_sensor", "constant_baseline_retraining_sensor"}
+    assert defs.resolve_schedule_def("constant_baseline_weekly_retraining_schedule").job_name == FAMILY.job_name
+    monitoring_job = defs.resolve_job_def("monitoring_job")
+    assert FAMILY.drift_key in monitoring_job.asset_layer.executable_asset_keys
     job = defs.resolve_job_def("constant_baseline_retraining_job")
     assert set(job.asset_layer.executable_asset_keys) == {
         FAMILY.features_key, FAMILY.training_set_key, FAMILY.model_key, FAMILY.promotion_key}
