@@ -1,0 +1,56 @@
+"""`storeml serve`: the prediction and analytics API (FastAPI on uvicorn) that follows each champion."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from storeml_assets.console import console, fail
+
+log = logging.getLogger("storeml.serving")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``storeml serve`` to the command line."""
+
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 in a container)."),
+        port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+        workers: int = typer.Option(1, min=1, max=64, help="Worker processes (each follows the champions)."),
+        access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request line."),
+    ) -> None:
+        """Serve predictions of every family's champion, products, top products and bundle rules."""
+        import uvicorn
+
+        from storeml_assets.db.locator import DatabaseUnreachableError
+        from storeml_assets.db.migrate import MigrationError, migrate
+        from storeml_assets.db.urls import first_line
+        from storeml_assets.serving.config import ServeConfig
+
+        try:
+            config = ServeConfig.from_settings(start_embedded=True)
+        except Exception as exc:  # the database may be down: serve the cached champions meanwhile
+            console.print(f"[yellow]database not reachable at start ({first_line(exc)}); serving from the cache[/]",
+                          highlight=False)
+            config = ServeConfig.from_settings(start_embedded=False)
+        else:
+            try:
+                migrate(databases=["storeml"])
+            except (DatabaseUnreachableError, MigrationError) as exc:
+                console.print(f"[yellow]storeml database not migrated ({first_line(exc)})[/]", highlight=False)
+        if config.token is None and host not in {"127.0.0.1", "localhost", "::1"}:
+            console.print("[yellow]STOREML_SERVE_TOKEN is not set: the predict paths are open[/]")
+        console.print(f"[bold]storeml serve[/] on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})",
+                      highlight=False)
+        try:
+            if workers == 1:
+                from storeml_assets.serving.app import create_app
+
+                uvicorn.run(create_app(config), host=host, port=port, access_log=access_log, log_level="info")
+            else:
+                uvicorn.run("storeml_assets.serving.app:create_app", factory=True, host=host, port=port,
+                            workers=workers, access_log=access_log, log_level="info")
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}")

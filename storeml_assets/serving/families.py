@@ -1,0 +1,133 @@
+"""The families the API serves: an adapter over the lifecycle registry.
+
+The registry (:data:`storeml_assets.lifecycle.registry.FAMILIES`) declares each family's name,
+registered model name and serving signature; serving adds how ids map to feature rows and how a
+fitted model's output becomes a response (plain functions, no web framework).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from storeml_assets.lifecycle.family import ModelFamily
+
+
+class InstanceError(ValueError):
+    """An instance does not fit the family's signature; ``loc`` names the offending field."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IdSource:
+    """Where the latest feature rows of an id live: ``schema.table``, the id column, the recency column."""
+
+    schema: str
+    table: str
+    id_column: str
+    order_column: str
+
+
+@dataclass(frozen=True)
+class ServedFamily:
+    """One served family: its name, registered model, signature and (optionally) its id source."""
+
+    name: str
+    registered_model: str
+    signature: tuple[str, ...]
+    numeric: frozenset[str]
+    id_source: IdSource | None = None
+
+    def frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """The instances as a frame in signature order; an :class:`InstanceError` names the bad field."""
+        for index, instance in enumerate(instances):
+            missing = [c for c in self.signature if c not in instance]
+            if missing:
+                raise InstanceError(("body", "instances", index, missing[0]), f"field required: {missing[0]!r}")
+            unknown = [c for c in instance if c not in self.signature]
+            if unknown:
+                raise InstanceError(("body", "instances", index, unknown[0]), f"unknown feature {unknown[0]!r}")
+            for column in self.signature:
+                value = instance[column]
+                if column in self.numeric:
+                    if isinstance(value, bool) or not (value is None or isinstance(value, int | float)):
+                        raise InstanceError(("body", "instances", index, column), "must be a number or null")
+                    if isinstance(value, float) and not math.isfinite(value):
+                        raise InstanceError(("body", "instances", index, column), "must be a finite number")
+                elif not (value is None or isinstance(value, str)):
+                    raise InstanceError(("body", "instances", index, column), "must be a string or null")
+        frame = pd.DataFrame.from_records(list(instances), columns=list(self.signature))
+        for column in self.numeric:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        return frame
+
+
+def predict(model: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per row: the predicted class, the class probabilities, the positive score (binary) and the confidence."""
+    from storeml_assets.ml.train import decision_threshold
+
+    if not hasattr(model, "predict_proba"):
+        return [{"prediction": _plain(v), "confidence": None} for v in np.asarray(model.predict(frame)).tolist()]
+    probabilities = np.asarray(model.predict_proba(frame), dtype=float)
+    classes = [_plain(c) for c in getattr(model, "classes_", range(probabilities.shape[1]))]
+    outputs: list[dict[str, Any]] = []
+    if probabilities.shape[1] == 2:
+        threshold = decision_threshold(model)
+        for row in probabilities:
+            score = float(row[1])
+            label = classes[1] if score >= threshold else classes[0]
+            outputs.append({"prediction": label, "score": score, "confidence": float(max(row)),
+                            "probabilities": {str(c): float(p) for c, p in zip(classes, row, strict=True)}})
+        return outputs
+    for row in probabilities:
+        best = int(np.argmax(row))
+        outputs.append({"prediction": classes[best], "confidence": float(row[best]),
+                        "probabilities": {str(c): float(p) for c, p in zip(classes, row, strict=True)}})
+    return outputs
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _id_source(family: ModelFamily) -> IdSource | None:
+    from storeml_assets.features.customer import CUSTOMER_ID, CUTOFF
+
+    path = family.features_key.path
+    if len(path) == 2 and CUSTOMER_ID not in (family.label,) and path[0] == "features":
+        return IdSource(schema=path[0], table=path[1], id_column=CUSTOMER_ID, order_column=CUTOFF)
+    return None
+
+
+def _numeric_columns(family: ModelFamily) -> frozenset[str]:
+    """Numeric signature columns: the family's declared numeric features when it has a feature spec."""
+    from storeml_assets.features.customer import FEATURE_SPEC
+
+    declared = set(FEATURE_SPEC.numeric)
+    return frozenset(c for c in family.signature if c in declared)
+
+
+def served_family(family: ModelFamily) -> ServedFamily:
+    return ServedFamily(
+        name=family.name,
+        registered_model=family.name,
+        signature=tuple(family.signature),
+        numeric=_numeric_columns(family),
+        id_source=_id_source(family),
+    )
+
+
+def registered_families() -> tuple[ServedFamily, ...]:
+    """Every family of the lifecycle registry, as served."""
+    from storeml_assets.lifecycle.registry import FAMILIES
+
+    return tuple(served_family(f) for f in FAMILIES)

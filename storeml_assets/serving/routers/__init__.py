@@ -1,0 +1,1 @@
+"""One router per concern: health, predict, analytics, v2 (Open Inference Protocol), metrics."""
