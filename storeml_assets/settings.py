@@ -158,6 +158,12 @@ class Settings:
     #: MLflow tracking/registry URI (e.g. ``http://mlflow:5000``) overriding the ``mlflow`` database; may
     #: hold a password. Not MLflow's own ``MLFLOW_TRACKING_URI``, which ``mlflow.set_tracking_uri`` rewrites.
     mlflow_tracking_uri: str | None = None
+    #: Bearer token the serving API's predict paths require (``STOREML_SERVE_TOKEN``); None: open.
+    serve_token: str | None = field(default=None, repr=False)
+    #: Seconds between two polls of each family's ``champion`` alias by ``storeml serve``.
+    serve_poll_seconds: float = 10.0
+    #: Largest request body ``storeml serve`` accepts, in bytes.
+    serve_max_body_bytes: int = 2_000_000
 
     @property
     def sql_dir(self) -> Path:
@@ -213,6 +219,9 @@ class Settings:
             scale=_env_choice("STOREML_SCALE", "small", SIMULATOR_SCALES),
             min_rows=_env_min_rows("STOREML_MIN_ROWS"),
             mlflow_tracking_uri=os.environ.get("STOREML_MLFLOW_TRACKING_URI", "").strip() or None,
+            serve_token=os.environ.get("STOREML_SERVE_TOKEN", "").strip() or None,
+            serve_poll_seconds=_env_float("STOREML_SERVE_POLL_SECONDS", 10.0, minimum=0.1),
+            serve_max_body_bytes=_env_int("STOREML_SERVE_MAX_BODY_BYTES", 2_000_000, minimum=1024),
         )
 
 

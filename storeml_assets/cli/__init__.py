@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from storeml_assets.cli import check, db, demo, dev, doctor, mlops, rules
+from storeml_assets.cli import check, db, demo, dev, doctor, mlops, rules, serve
 from storeml_assets.console import LOG_FILE_NAME, configure_logging, print_error
 from storeml_assets.db.embedded import EmbeddedPostgresError
 from storeml_assets.db.locator import DatabaseUnreachableError
@@ -55,6 +55,7 @@ def root(
 dev.register(app)
 doctor.register(app)
 demo.register(app)
+serve.register(app)
 
 
 def main() -> None:
