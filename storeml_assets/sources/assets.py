@@ -32,6 +32,16 @@ def events_before(tags: dict[str, str]) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def source_generation(instance: dg.DagsterInstance, upstream: list[dg.AssetKey]) -> str | None:
+    """Run id of the latest materialization of the assets that write the sources (the simulator), if any."""
+    runs = []
+    for key in upstream:
+        event = instance.get_latest_materialization_event(key)
+        if event is not None:
+            runs.append((event.timestamp, event.run_id))
+    return max(runs)[1] if runs else None
+
+
 def clip(window: Window, before: datetime | None) -> Window:
     """``window`` cut at ``before`` (an empty window when it starts at or after it)."""
     if before is None or window.end <= before:
@@ -88,6 +98,7 @@ def build_extract_assets(
             tw = context.partition_time_window
             window = clip(Window(tw.start, tw.end), events_before(dict(context.run.tags)))
         scope = f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}" if window else "whole table"
+        generation = source_generation(context.instance, deps)
         for output_name in sorted(context.selected_output_names):
             table = by_output[output_name]
             started = time.perf_counter()
@@ -101,6 +112,9 @@ def build_extract_assets(
                 "extract_seconds": dg.MetadataValue.float(round(seconds, 3)),
                 "window": dg.MetadataValue.text(scope),
             }
+            if generation:
+                # which simulated storefront this table holds: tables of different generations side by side show
+                metadata["storefront_generation"] = dg.MetadataValue.text(generation)
             if partitioned:
                 # rows dated outside every partition never reach raw: say how many, never drop them silently
                 outside = count_outside(url, table, Window(*partition_range()))

@@ -75,13 +75,23 @@ def test_a_failed_rebuild_keeps_the_previous_content(demo_env: dict[str, str]) -
     _query(storeml, "update raw.orders set ordered_at = '2026-01-02', order_id = -1 where ctid = (select max(ctid) from raw.orders)")
     _query(storeml, FAIL_INSERTS)
 
+    second = _demo(seed=2)
     with pytest.raises(RuntimeError, match="injected crash while writing transactions"):
-        _demo(seed=2).run()
+        second.run()
     # the table whose write failed still holds storefront A's rows, all of them
     assert _query(storeml, "select count(*), sum(hashtext(t::text)) from raw.transactions t")[0] == before["transactions"]
     instance = dg.DagsterInstance.get()
     try:
         assert not instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        # the tables now hold two storefronts, and their metadata says which
+        simulation_b = second.report.runs[0][1]
+        generations = {}
+        for table in ("orders", "transactions"):
+            event = instance.get_latest_materialization_event(dg.AssetKey(["raw", table]))
+            assert event is not None and event.asset_materialization is not None
+            generations[table] = event.asset_materialization.metadata["storefront_generation"].value
+        assert generations["orders"] == simulation_b
+        assert generations["transactions"] != simulation_b
     finally:
         instance.dispose()
 
