@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,7 +164,7 @@ class ChampionStore:
 
     def _prune(self, family: str, keep: set[str]) -> None:
         for child in self._family_dir(family).iterdir():
-            if child.is_dir() and child.name not in keep:
+            if child.is_dir() and child.name not in keep and not child.name.startswith("."):
                 shutil.rmtree(child, ignore_errors=True)
 
     # --- polling --------------------------------------------------------------------------------
@@ -197,12 +198,18 @@ class ChampionStore:
         state = self._states[family.name]
         folder = f"v{version}"
         target = self._family_dir(family.name) / folder
+        # each process downloads into its own folder, then renames it into place (workers share the cache)
+        staging = self._family_dir(family.name) / f".{folder}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            if target.exists():
-                shutil.rmtree(target)
-            path = self._registry.download(family.registered_model, version, target)
+            downloaded = self._registry.download(family.registered_model, version, staging)
+            try:
+                os.rename(staging, target)
+            except OSError:  # another worker put the same version in place first
+                shutil.rmtree(staging, ignore_errors=True)
+            path = target / downloaded.relative_to(staging)
             model = self._loader(path)
         except Exception as exc:
+            shutil.rmtree(staging, ignore_errors=True)
             state.error = f"loading version {version} failed: {redact(first_line(exc))}"
             log.warning("%s: %s (keeping %s)", family.name, state.error,
                         state.loaded.version if state.loaded else "nothing")

@@ -177,6 +177,9 @@ def test_database_outage_inline_predictions_keep_working_and_log_resumes(stack: 
         set_connections(stack.server_url, stack.storeml_db, True)
     after_id = uuid.uuid4().hex
     with httpx.Client(timeout=10) as client:
+        wait_for(lambda: client.get(stack.base + "/health").json()["prediction_log"]["queue_depth"] == 0, 60,
+                 "the queue to drain after recovery")
+        assert client.get(stack.base + "/health").json()["prediction_log"]["last_error"] is None
         assert _predict(stack, client, rows=2, request_id=after_id).status_code == 200
     count = "select count(*) from mlops.predictions where request_id = %s"
     wait_for(lambda: stack.storeml_query(count, (after_id,))[0][0] == 2, 60, "the log to resume after recovery")
@@ -202,3 +205,25 @@ def test_restart_with_postgres_down_serves_the_cached_champion(stack: Stack) -> 
         set_connections(stack.server_url, stack.storeml_db, True)
         set_connections(stack.server_url, stack.mlflow_db, True)
         stack.stop()
+
+
+def test_bearer_token_guards_the_predict_paths_and_never_shows(stack: Stack) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    stack.env["STOREML_SERVE_TOKEN"] = token
+    try:
+        stack.start()
+        wait_for(stack.ready, 30, "readiness")
+        body = {"instances": [instance()]}
+        refused = httpx.post(stack.base + PREDICT, json=body)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.post(stack.base + PREDICT, json=body, headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = httpx.post(stack.base + PREDICT, json=body, headers={"authorization": f"Bearer {token}"})
+        assert right.status_code == 200, right.text
+        assert httpx.get(stack.base + "/health").status_code == 200  # liveness stays open
+        exposed = [httpx.get(stack.base + p).text for p in ("/health", "/metrics", "/openapi.json")]
+    finally:
+        stack.stop()
+        del stack.env["STOREML_SERVE_TOKEN"]
+    logs = "".join(path.read_text() for path in stack.home.glob("serve-*.log"))
+    assert not any(token in text for text in [*exposed, logs])
