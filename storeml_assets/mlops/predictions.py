@@ -27,32 +27,36 @@ class PredictionRow:
     request_id: str
     timestamp: datetime
 
-    def params(self) -> dict[str, Any]:
+    def record(self) -> dict[str, Any]:
+        """The row as a JSON object (the timestamp as ISO text)."""
         return {
             "family": self.family,
             "model_name": self.model_name,
             "model_version": self.model_version,
-            "input": to_json(dict(self.input)),
-            "output": to_json(dict(self.output)),
+            "input": dict(self.input),
+            "output": dict(self.output),
             "confidence": self.confidence,
             "latency_ms": self.latency_ms,
             "request_id": self.request_id,
-            "timestamp": self.timestamp,
+            "ts": self.timestamp.isoformat(),
         }
 
 
+#: One statement per batch: the rows travel as one bound JSON array (no per-row round trip).
 _INSERT = sa.text(
     "insert into mlops.predictions "
     "(family, model_name, model_version, input, output, confidence, latency_ms, request_id, \"timestamp\") "
-    "values (:family, :model_name, :model_version, cast(:input as jsonb), cast(:output as jsonb), "
-    ":confidence, :latency_ms, :request_id, :timestamp)"
+    "select r.family, r.model_name, r.model_version, r.input, r.output, r.confidence, r.latency_ms, r.request_id, "
+    "r.ts from jsonb_to_recordset(cast(:rows as jsonb)) as r(family text, model_name text, model_version text, "
+    "input jsonb, output jsonb, confidence double precision, latency_ms double precision, request_id text, "
+    "ts timestamptz)"
 )
 
 
 def insert_predictions(conn: Connection, rows: Sequence[PredictionRow]) -> int:
-    """Insert ``rows`` in one statement batch (one transaction is the caller's); returns how many."""
+    """Insert ``rows`` with one statement (one transaction is the caller's); returns how many."""
     if rows:
-        conn.execute(_INSERT, [row.params() for row in rows])
+        conn.execute(_INSERT, {"rows": to_json([row.record() for row in rows])})
     return len(rows)
 
 

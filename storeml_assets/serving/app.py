@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storeml_assets.serving.batching import MicroBatcher
 from storeml_assets.serving.champions import ChampionStore, Registry
 from storeml_assets.serving.config import ServeConfig
 from storeml_assets.serving.database import create_pool
@@ -105,8 +107,9 @@ def build_state(config: ServeConfig, families: Sequence[ServedFamily]) -> Servin
         families, Registry(config.tracking_uri), config.cache_dir, poll_seconds=config.poll_seconds,
         on_reload=lambda family, outcome: serving_metrics.reloads.labels(family, outcome).inc(),
     )
+    batchers = {f.name: MicroBatcher(f, functools.partial(champions.get, f.name)) for f in families}
     return ServingState(config=config, engine=engine, champions=champions, prediction_log=prediction_log,
-                        metrics=serving_metrics)
+                        metrics=serving_metrics, batchers=batchers)
 
 
 def create_app(config: ServeConfig | None = None, families: Sequence[ServedFamily] | None = None) -> FastAPI:
@@ -119,9 +122,13 @@ def create_app(config: ServeConfig | None = None, families: Sequence[ServedFamil
         state.champions.load_cached()
         state.champions.start()
         state.prediction_log.start()
+        for batcher in state.batchers.values():
+            batcher.start()
         try:
             yield
         finally:
+            for batcher in state.batchers.values():
+                batcher.stop()
             state.champions.stop()
             state.prediction_log.stop()
             state.engine.dispose()

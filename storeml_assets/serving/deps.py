@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from storeml_assets.serving.batching import MicroBatcher
 from storeml_assets.serving.champions import ChampionStore
 from storeml_assets.serving.config import ServeConfig
 from storeml_assets.serving.metrics import ServingMetrics
@@ -23,25 +24,26 @@ class ServingState:
     champions: ChampionStore
     prediction_log: PredictionLog
     metrics: ServingMetrics
+    batchers: dict[str, MicroBatcher]
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     state: ServingState = request.app.state.serving
     return state
 
 
-def get_engine(state: Annotated[ServingState, Depends(get_state)]) -> Engine:
+async def get_engine(state: Annotated[ServingState, Depends(get_state)]) -> Engine:
     return state.engine
 
 
-def get_champions(state: Annotated[ServingState, Depends(get_state)]) -> ChampionStore:
+async def get_champions(state: Annotated[ServingState, Depends(get_state)]) -> ChampionStore:
     return state.champions
 
 
 _bearer = HTTPBearer(auto_error=False, description="STOREML_SERVE_TOKEN, when the service is configured with one.")
 
 
-def require_token(
+async def require_token(
     state: Annotated[ServingState, Depends(get_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -49,6 +49,11 @@ class ServedFamily:
 
     def frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """The instances as a frame in signature order; an :class:`InstanceError` names the bad field."""
+        self.validate(instances)
+        return self.build_frame(instances)
+
+    def validate(self, instances: Sequence[Mapping[str, Any]]) -> None:
+        """Raise an :class:`InstanceError` naming the first field that does not fit the signature."""
         for index, instance in enumerate(instances):
             missing = [c for c in self.signature if c not in instance]
             if missing:
@@ -65,6 +70,9 @@ class ServedFamily:
                         raise InstanceError(("body", "instances", index, column), "must be a finite number")
                 elif not (value is None or isinstance(value, str)):
                     raise InstanceError(("body", "instances", index, column), "must be a string or null")
+
+    def build_frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Validated instances as a frame in signature order."""
         frame = pd.DataFrame.from_records(list(instances), columns=list(self.signature))
         for column in self.numeric:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from storeml_assets.mlops.predictions import PredictionRow
 from storeml_assets.serving import database
+from storeml_assets.serving.batching import ChampionNotLoadedError
 from storeml_assets.serving.deps import ServingState, State, require_token
 from storeml_assets.serving.errors import ApiError
-from storeml_assets.serving.families import InstanceError, ServedFamily, predict
+from storeml_assets.serving.families import InstanceError, ServedFamily
 from storeml_assets.serving.schemas import ErrorResponse, Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Depends(require_token)])
@@ -31,37 +34,39 @@ def served(state: ServingState, family: str) -> ServedFamily:
     return found
 
 
-def predict_rows(state: ServingState, family: ServedFamily, rows: list[dict[str, Any]], *,
-                 request_id: str, ids: list[int] | None = None) -> PredictResponse:
-    """Predict ``rows`` with the family's current champion, log them, and count the request."""
+async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dict[str, Any]], *,
+                       request_id: str, ids: list[int] | None = None) -> PredictResponse:
+    """Predict ``rows`` with the family's current champion (micro-batched), log them, count the request."""
     started = time.perf_counter()
-    loaded = state.champions.get(family.name)
-    if loaded is None:
+    if state.champions.get(family.name) is None:
         reason = state.champions.state(family.name).error or "champion not loaded yet"
         raise ApiError(503, f"{family.name}: {reason}", headers={"Retry-After": "5"})
-    status = "error"
     try:
-        try:
-            frame = family.frame(rows)
-        except InstanceError as exc:
-            status = "invalid"
-            raise ApiError(422, f"{_path(exc.loc)}: {exc.message}", loc=exc.loc) from None
-        outputs = predict(loaded.model, frame)
-        status = "ok"
-    finally:
-        elapsed = time.perf_counter() - started
-        state.metrics.latency.labels(family.name, loaded.version, status).observe(elapsed)
-        state.metrics.requests.labels(family.name, loaded.version, status).inc()
+        family.validate(rows)
+    except InstanceError as exc:
+        state.metrics.requests.labels(family.name, "", "invalid").inc()
+        raise ApiError(422, f"{_path(exc.loc)}: {exc.message}", loc=exc.loc) from None
+    try:
+        result = await asyncio.wrap_future(state.batchers[family.name].submit(rows))
+    except ChampionNotLoadedError:
+        raise ApiError(503, f"{family.name}: champion not loaded yet", headers={"Retry-After": "5"}) from None
+    except Exception:
+        state.metrics.requests.labels(family.name, "", "error").inc()
+        raise
+    elapsed = time.perf_counter() - started
+    state.metrics.latency.labels(family.name, result.version, "ok").observe(elapsed)
+    state.metrics.requests.labels(family.name, result.version, "ok").inc()
     latency_ms = elapsed * 1000.0
     now = datetime.now(UTC)
+    outputs = result.outputs
     state.prediction_log.offer([
-        PredictionRow(family=family.name, model_name=family.registered_model, model_version=loaded.version,
+        PredictionRow(family=family.name, model_name=family.registered_model, model_version=result.version,
                       input=row, output=out, confidence=out.get("confidence"), latency_ms=latency_ms,
                       request_id=request_id, timestamp=now)
         for row, out in zip(rows, outputs, strict=True)
     ])
     predictions = [Prediction(**out, customer_id=ids[i] if ids else None) for i, out in enumerate(outputs)]
-    return PredictResponse(model=family.registered_model, version=loaded.version, request_id=request_id,
+    return PredictResponse(model=family.registered_model, version=result.version, request_id=request_id,
                            predictions=predictions)
 
 
@@ -72,7 +77,7 @@ def _path(loc: tuple[str | int, ...] | list[str | int]) -> str:
 
 
 @router.post("/{family}/predict", response_model=PredictResponse, responses=ERRORS)
-def predict_family(family: str, body: PredictRequest, state: State, request: Request) -> PredictResponse:
+async def predict_family(family: str, body: PredictRequest, state: State, request: Request) -> PredictResponse:
     """Predict a batch: ``{"instances": [{feature: value}, ...]}`` or ``{"customer_ids": [1, 2]}``."""
     served_family = served(state, family)
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -81,7 +86,7 @@ def predict_family(family: str, body: PredictRequest, state: State, request: Req
         if len(body.instances) > limit:
             raise ApiError(422, f"instances: at most {limit} per request, got {len(body.instances)}",
                            loc=["body", "instances"])
-        return predict_rows(state, served_family, [dict(i) for i in body.instances], request_id=request_id)
+        return await predict_rows(state, served_family, [dict(i) for i in body.instances], request_id=request_id)
     ids = list(body.customer_ids or [])
     if len(ids) > limit:
         raise ApiError(422, f"customer_ids: at most {limit} per request, got {len(ids)}", loc=["body", "customer_ids"])
@@ -90,8 +95,8 @@ def predict_family(family: str, body: PredictRequest, state: State, request: Req
         raise ApiError(422, f"customer_ids: family {family!r} predicts from inline instances only",
                        loc=["body", "customer_ids"])
     try:
-        found = database.with_connection(
-            state.engine, lambda conn: database.latest_features(conn, source, ids, served_family.signature))
+        found = await run_in_threadpool(database.with_connection, state.engine,
+                                        lambda conn: database.latest_features(conn, source, ids, served_family.signature))
     except database.DatabaseUnavailableError as exc:
         raise ApiError(503, f"customer features unavailable: {exc}",
                        headers={"Retry-After": str(database.RETRY_AFTER_SECONDS)}) from None
@@ -104,7 +109,7 @@ def predict_family(family: str, body: PredictRequest, state: State, request: Req
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise ApiError(404, f"customer_ids: no features for {shown}", loc=["body", "customer_ids"])
     rows = [_numbers(found[i]) for i in ids]
-    return predict_rows(state, served_family, rows, request_id=request_id, ids=ids)
+    return await predict_rows(state, served_family, rows, request_id=request_id, ids=ids)
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def model_ready(name: str, state: State, response: Response) -> V2Ready:
 
 @router.post("/models/{name}/infer", response_model=V2InferResponse, responses=ERRORS,
              dependencies=[Depends(require_token)])
-def infer(name: str, body: V2InferRequest, state: State) -> V2InferResponse:
+async def infer(name: str, body: V2InferRequest, state: State) -> V2InferResponse:
     family = served(state, name)
     columns: dict[str, list[Any]] = {}
     for index, tensor in enumerate(body.inputs):
@@ -64,7 +64,7 @@ def infer(name: str, body: V2InferRequest, state: State) -> V2InferResponse:
         raise ApiError(422, f"inputs: at most {state.config.max_instances} rows, got {size}", loc=["body", "inputs"])
     rows = [{c: columns[c][i] for c in family.signature} for i in range(size)]
     request_id = body.id or uuid.uuid4().hex
-    result = predict_rows(state, family, rows, request_id=request_id)
+    result = await predict_rows(state, family, rows, request_id=request_id)
     predictions = [p.prediction for p in result.predictions]
     outputs = [V2Tensor(name="predictions", shape=[size], datatype=_datatype(predictions), data=predictions)]
     if all(p.confidence is not None for p in result.predictions):
