@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SCALE ?= small
 
-.PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator clean-db
+.PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator bench-serve clean-db
 
 ## install: create .venv and install storeml with its dev tools (pinned by constraints.txt); write the
 ## git-ignored .env that points plain `dagster` commands in this checkout at the project's instance
@@ -46,6 +46,10 @@ bench-rules:
 
 bench-simulator:
 	$(BIN)/python -m benchmarks.bench_simulator --scale large
+
+## bench-serve: storeml serve against `mlflow models serve` on the same champion (needs wrk: apt-get install -y wrk)
+bench-serve:
+	$(BIN)/python -m benchmarks.bench_serve
 
 ## clean-db: stop the embedded servers (the project's and the test suite's), then delete their data folders
 clean-db:

@@ -167,6 +167,24 @@ def main() -> None:
         health = httpx.get(f"http://127.0.0.1:{storeml_port}/health").json()["prediction_log"]
         print(f"prediction log: {health['written']} rows written, {health['dropped']} dropped, "
               f"queue {health['queue_depth']}")
+
+        # what the prediction log costs: the same loads on storeml serve without it
+        processes[0].terminate()
+        processes[0].wait(30)
+        processes[0] = subprocess.Popen([str(Path(sys.executable).parent / "storeml"), "serve", "--port",
+                                         str(storeml_port), "--no-prediction-log"], env=env,
+                                        stdout=(work / "storeml-nolog.log").open("wb"), stderr=subprocess.STDOUT)
+        wait_up(f"http://127.0.0.1:{storeml_port}/ready", processes[0])
+        print()
+        print("| load | batch | concurrency | with log req/s | without log req/s | log cost |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for kind, batch, connections, mine, _ in results:
+            if connections < 8:
+                continue
+            bare = run_wrk(f"http://127.0.0.1:{storeml_port}/v1/models/{FAMILY}/predict", work / f"ours-{batch}.json",
+                           connections, args.seconds, work)
+            print(f"| {kind} | {batch} | {connections} | {mine['rps']:.0f} | {bare['rps']:.0f} "
+                  f"| {100 * (1 - mine['rps'] / bare['rps']):.1f}% |")
     finally:
         for process in processes:
             process.terminate()

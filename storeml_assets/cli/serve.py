@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import typer
@@ -20,6 +21,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
         workers: int = typer.Option(1, min=1, max=64, help="Worker processes (each follows the champions)."),
         access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request line."),
+        prediction_log: bool = typer.Option(True, "--prediction-log/--no-prediction-log",
+                                            help="Log predictions to mlops.predictions (off: only to measure its cost)."),
     ) -> None:
         """Serve predictions of every family's champion, products, top products and bundle rules."""
         import uvicorn
@@ -40,6 +43,10 @@ def register(app: typer.Typer) -> None:
                 migrate(databases=["storeml"])
             except (DatabaseUnreachableError, MigrationError) as exc:
                 console.print(f"[yellow]storeml database not migrated ({first_line(exc)})[/]", highlight=False)
+        if not prediction_log:
+            if workers > 1:
+                fail("--no-prediction-log works with one worker only", code=2)
+            config = dataclasses.replace(config, log_predictions=False)
         if config.token is None and host not in {"127.0.0.1", "localhost", "::1"}:
             console.print("[yellow]STOREML_SERVE_TOKEN is not set: the predict paths are open[/]")
         console.print(f"[bold]storeml serve[/] on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})",

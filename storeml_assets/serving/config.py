@@ -22,6 +22,8 @@ class ServeConfig:
     token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 2_000_000
     max_instances: int = 10_000
+    #: Log every prediction to ``mlops.predictions`` (off only to measure what the log costs).
+    log_predictions: bool = True
     log_queue_size: int = 10_000
     log_batch_size: int = 500
     pool_size: int = 5

@@ -59,12 +59,13 @@ async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dic
     latency_ms = elapsed * 1000.0
     now = datetime.now(UTC)
     outputs = result.outputs
-    state.prediction_log.offer([
-        PredictionRow(family=family.name, model_name=family.registered_model, model_version=result.version,
-                      input=row, output=out, confidence=out.get("confidence"), latency_ms=latency_ms,
-                      request_id=request_id, timestamp=now)
-        for row, out in zip(rows, outputs, strict=True)
-    ])
+    if state.config.log_predictions:
+        state.prediction_log.offer([
+            PredictionRow(family=family.name, model_name=family.registered_model, model_version=result.version,
+                          input=row, output=out, confidence=out.get("confidence"), latency_ms=latency_ms,
+                          request_id=request_id, timestamp=now)
+            for row, out in zip(rows, outputs, strict=True)
+        ])
     predictions = [Prediction(**out, customer_id=ids[i] if ids else None) for i, out in enumerate(outputs)]
     return PredictResponse(model=family.registered_model, version=result.version, request_id=request_id,
                            predictions=predictions)
