@@ -24,7 +24,7 @@ from storeml_assets_tests.deploy.checks import (
     variable_references,
 )
 
-STOREML_SERVICES = ("migrate", "storeml-code", "dagster-webserver", "dagster-daemon", "mlflow")
+STOREML_SERVICES = ("migrate", "storeml-code", "dagster-webserver", "dagster-daemon", "mlflow", "serve")
 
 
 @pytest.fixture(scope="module")
