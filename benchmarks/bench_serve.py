@@ -97,7 +97,8 @@ def run_wrk(url: str, body: Path, connections: int, seconds: int, work: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="Duration of each wrk run.")
-    parser.add_argument("--port", type=int, default=24420, help="storeml serve's port; mlflow gets the next one.")
+    parser.add_argument("--port", type=int, default=24420,
+                        help="storeml serve's port; mlflow gets the next one, storeml without the log the one after.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -130,6 +131,10 @@ def main() -> None:
         log = (work / "storeml.log").open("wb")
         processes.append(subprocess.Popen([str(Path(sys.executable).parent / "storeml"), "serve", "--port",
                                            str(storeml_port)], env=env, stdout=log, stderr=subprocess.STDOUT))
+        # the same server without the prediction log, run interleaved with the others (what the log costs)
+        processes.append(subprocess.Popen([str(Path(sys.executable).parent / "storeml"), "serve", "--port",
+                                           str(args.port + 2), "--no-prediction-log"], env=env,
+                                          stdout=(work / "storeml-nolog.log").open("wb"), stderr=subprocess.STDOUT))
         mlflow_env = env | {"MLFLOW_TRACKING_URI": tracking_uri,  # its server execs `uvicorn` from PATH
                             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
         processes.append(subprocess.Popen(
@@ -137,14 +142,15 @@ def main() -> None:
              "--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
             env=mlflow_env, stdout=(work / "mlflow.log").open("wb"), stderr=subprocess.STDOUT))
         for url, process, name in ((f"http://127.0.0.1:{storeml_port}/ready", processes[0], "storeml"),
-                                   (f"http://127.0.0.1:{mlflow_port}/ping", processes[1], "mlflow")):
+                                   (f"http://127.0.0.1:{args.port + 2}/ready", processes[1], "storeml-nolog"),
+                                   (f"http://127.0.0.1:{mlflow_port}/ping", processes[2], "mlflow")):
             try:
                 wait_up(url, process)
             except RuntimeError:
                 print((work / f"{name}.log").read_text()[-3000:], file=sys.stderr)
                 raise
 
-        results: list[tuple[str, int, int, dict[str, float], dict[str, float]]] = []
+        results: list[tuple[str, int, int, dict[str, float], dict[str, float], dict[str, float]]] = []
         for kind, batch, connections in LOADS:
             rows = records(batch)
             ours, theirs = work / f"ours-{batch}.json", work / f"theirs-{batch}.json"
@@ -153,12 +159,14 @@ def main() -> None:
             mine = run_wrk(f"http://127.0.0.1:{storeml_port}/v1/models/{FAMILY}/predict", ours, connections,
                            args.seconds, work)
             base = run_wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs, connections, args.seconds, work)
-            results.append((kind, batch, connections, mine, base))
+            bare = run_wrk(f"http://127.0.0.1:{args.port + 2}/v1/models/{FAMILY}/predict", ours, connections,
+                           args.seconds, work)
+            results.append((kind, batch, connections, mine, base, bare))
 
         print("| load | batch | concurrency | storeml req/s | p50 ms | p99 ms | mlflow req/s | p50 ms | p99 ms "
               "| throughput ratio | p99 ratio |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for kind, batch, connections, mine, base in results:
+        for kind, batch, connections, mine, base, _ in results:
             print(f"| {kind} | {batch} | {connections} | {mine['rps']:.0f} | {mine['p50']:.1f} | {mine['p99']:.1f} "
                   f"| {base['rps']:.0f} | {base['p50']:.1f} | {base['p99']:.1f} | {mine['rps'] / base['rps']:.2f}x "
                   f"| {mine['p99'] / base['p99']:.2f} |")
@@ -167,24 +175,13 @@ def main() -> None:
         health = httpx.get(f"http://127.0.0.1:{storeml_port}/health").json()["prediction_log"]
         print(f"prediction log: {health['written']} rows written, {health['dropped']} dropped, "
               f"queue {health['queue_depth']}")
-
-        # what the prediction log costs: the same loads on storeml serve without it
-        processes[0].terminate()
-        processes[0].wait(30)
-        processes[0] = subprocess.Popen([str(Path(sys.executable).parent / "storeml"), "serve", "--port",
-                                         str(storeml_port), "--no-prediction-log"], env=env,
-                                        stdout=(work / "storeml-nolog.log").open("wb"), stderr=subprocess.STDOUT)
-        wait_up(f"http://127.0.0.1:{storeml_port}/ready", processes[0])
         print()
         print("| load | batch | concurrency | with log req/s | without log req/s | log cost |")
         print("|---|---:|---:|---:|---:|---:|")
-        for kind, batch, connections, mine, _ in results:
-            if connections < 8:
-                continue
-            bare = run_wrk(f"http://127.0.0.1:{storeml_port}/v1/models/{FAMILY}/predict", work / f"ours-{batch}.json",
-                           connections, args.seconds, work)
+        for kind, batch, connections, mine, _, bare in results:
             print(f"| {kind} | {batch} | {connections} | {mine['rps']:.0f} | {bare['rps']:.0f} "
                   f"| {100 * (1 - mine['rps'] / bare['rps']):.1f}% |")
+
     finally:
         for process in processes:
             process.terminate()
