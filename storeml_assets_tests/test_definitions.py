@@ -48,7 +48,7 @@ def test_groups_and_warehouse_keys(defs: dg.Definitions) -> None:
     assert groups["features"] == {"features/customer_features", "features/training_set"}
     assert groups["models"] == {"models/purchase_propensity"}
     assert groups["promotion"] == {"promotion/promotion_decision"}
-    assert groups["monitoring"] == {"monitoring/feature_drift"}
+    assert groups["monitoring"] == {"monitoring/feature_drift", "monitoring/served_predictions"}
     assert groups["warehouse"] == {
         f"warehouse/{t}" for t in ("customers", "products", "timeframe", "transactions", "sales", "top_products")
     }

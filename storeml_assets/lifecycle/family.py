@@ -91,6 +91,12 @@ class ModelFamily:
                 else dg.AssetKey(["monitoring", f"{self.name}_drift"]))
 
     @property
+    def served_key(self) -> dg.AssetKey:
+        """The served-prediction monitoring asset (the serving API's prediction log read back)."""
+        return dg.AssetKey(["monitoring", "served_predictions" if self.name == keys.PURCHASE_PROPENSITY
+                            else f"{self.name}_served"])
+
+    @property
     def job_name(self) -> str:
         return keys.RETRAINING_JOB_NAME if self.name == keys.PURCHASE_PROPENSITY else f"{self.name}_retraining_job"
 

@@ -3,6 +3,7 @@
 - :mod:`~storeml_assets.mlops.versions`: ``model_versions`` (one row per trained candidate) and the
   promotion decisions of ``retraining_decisions``, with the status lifecycle they imply;
 - :mod:`~storeml_assets.mlops.monitoring`: ``monitoring_metrics`` (drift, coverage, triggers);
+- :mod:`~storeml_assets.mlops.predictions`: ``predictions`` (the serving API's prediction log);
 - :mod:`~storeml_assets.mlops.views`: the analyst views (``v_decision_history``,
   ``v_model_timeline``, ``v_recent_monitoring``) as rows, and the demo summary's reads.
 
@@ -11,6 +12,7 @@ the caller's), bind every value and return plain rows (dicts) or ids; they know 
 """
 
 from storeml_assets.mlops.monitoring import insert_metrics, insert_trigger_once, latest_drift
+from storeml_assets.mlops.predictions import predictions_between
 from storeml_assets.mlops.versions import (
     ARCHIVED,
     PRODUCTION,
@@ -44,6 +46,7 @@ __all__ = [
     "model_version_row",
     "model_versions_since",
     "newest_attempt",
+    "predictions_between",
     "read_view",
     "record_decision",
 ]

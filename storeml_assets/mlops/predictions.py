@@ -76,3 +76,14 @@ def count_predictions(conn: Connection, model_name: str | None = None) -> int:
         return int(conn.execute(sa.text("select count(*) from mlops.predictions")).scalar_one())
     return int(conn.execute(sa.text("select count(*) from mlops.predictions where model_name = :m"),
                             {"m": model_name}).scalar_one())
+
+
+def predictions_between(conn: Connection, family: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The logged rows of ``family`` with ``start <= timestamp < end`` (input, output, confidence,
+    latency_ms, model_version, timestamp), oldest first."""
+    result = conn.execute(
+        sa.text("select model_version, input, output, confidence, latency_ms, \"timestamp\" from mlops.predictions "
+                "where family = :family and \"timestamp\" >= :start and \"timestamp\" < :end order by \"timestamp\", id"),
+        {"family": family, "start": start, "end": end},
+    )
+    return [dict(row) for row in result.mappings()]

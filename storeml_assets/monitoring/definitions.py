@@ -1,4 +1,5 @@
-"""The monitoring domain's definitions: each model family's drift asset and retraining sensor, the
+"""The monitoring domain's definitions: each model family's drift asset, served-prediction asset and
+retraining sensor, the
 monitoring job, and the daily and weekly schedules."""
 
 from collections.abc import Sequence
@@ -10,12 +11,14 @@ from storeml_assets.lifecycle.registry import FAMILIES
 from storeml_assets.monitoring.drift import build_drift_asset
 from storeml_assets.monitoring.schedules import build_monitoring_job, build_schedules
 from storeml_assets.monitoring.sensors import build_retraining_sensor
+from storeml_assets.monitoring.served import build_served_asset
 
 
 def build_defs(families: Sequence[ModelFamily] = FAMILIES, *, schedules: bool = True) -> dg.Definitions:
     """Drift assets and sensors of ``families``; with ``schedules``, the monitoring job and the schedules too."""
     return dg.Definitions(
-        assets=[build_drift_asset(family) for family in families],
+        assets=[*(build_drift_asset(family) for family in families),
+                *(build_served_asset(family) for family in families)],
         sensors=[build_retraining_sensor(family) for family in families],
         jobs=[build_monitoring_job(families)] if schedules else [],
         schedules=build_schedules(families=families) if schedules else [],

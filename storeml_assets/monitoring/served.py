@@ -1,0 +1,271 @@
+"""The served-prediction monitoring of a model family: the serving API's prediction log back in the graph.
+
+:func:`build_served_asset` turns a :class:`~storeml_assets.lifecycle.family.ModelFamily` into its
+asset (``monitoring/served_predictions`` for purchase propensity, ``monitoring/<name>_served`` for the
+others). It reads ``mlops.predictions`` of the family over a trailing window (default 24 hours) and
+writes to ``mlops.monitoring_metrics``:
+
+- ``performance``: ``served_volume`` (predictions in the window), ``served_latency_p50/p95/p99`` (ms);
+- ``drift``: ``served_drift_score:<column>`` and ``served_drift_share``: the served inputs against the
+  champion's training rows (the family's drift columns, :func:`storeml_assets.ml.drift.drift_summary`
+  with its minimum-rows rule); named apart from ``drift_share`` so the retraining sensor's drift trigger
+  keeps reading the feature drift asset;
+- ``coverage``: ``served_score_psi`` / ``served_score_wasserstein`` (served scores against the previous
+  window's), ``served_score_mean``, ``served_class_share:<class>`` and ``served_class_mix_shift`` (total
+  variation distance of the predicted-class mix against the previous window's).
+
+With no prediction in the window the asset writes a ``served_volume`` row of 0 and its metadata says
+"no served predictions in the window". The figures are plain functions (:func:`served_figures`).
+"""
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from storeml_assets import mlops
+from storeml_assets.io.pg_tables import qualified
+from storeml_assets.keys import MONITORING_GROUP
+from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.ml.drift import MIN_DRIFT_ROWS, DriftSummary, drift_summary
+from storeml_assets.ml.gates import GateConfig
+from storeml_assets.monitoring import metrics
+from storeml_assets.monitoring.metrics import COVERAGE, DRIFT, MetricRow
+from storeml_assets.resources.postgres import PostgresResource
+
+NO_PREDICTIONS = "no served predictions in the window"
+PERFORMANCE = "performance"
+SERVED_PREFIX = "served_"
+
+
+class ServedPredictionsConfig(dg.Config):
+    """Knobs of the served-prediction monitoring."""
+
+    window_hours: int = Field(default=24, description="Trailing window of the prediction log read, in hours.")
+    window_end: str | None = Field(default=None, description="ISO date-time the window ends at; default: now.")
+    drift_share_threshold: float = Field(
+        default=GateConfig().drift_share_max,
+        description="Served-input drift when the share of drifted columns reaches this (gate data_drift's maximum).",
+    )
+    min_rows: int = Field(
+        default=MIN_DRIFT_ROWS,
+        description="Fewer served or training rows than this: no served-input drift verdict.",
+    )
+
+
+@dataclass(frozen=True)
+class ServedFigures:
+    """What the prediction log of one window says."""
+
+    volume: int
+    versions: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    drift: DriftSummary | None = None
+    score_mean: float | None = None
+    score_psi: float | None = None
+    score_wasserstein: float | None = None
+    class_mix: dict[str, float] = field(default_factory=dict)
+    class_mix_shift: float | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.volume == 0:
+            return NO_PREDICTIONS
+        drift = self.drift.reason if self.drift is not None else "served-input drift not compared"
+        return f"{self.volume} served predictions; {drift}"
+
+
+def _scores(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    values = [r["output"].get("score") for r in rows if isinstance(r.get("output"), Mapping)]
+    arr = np.asarray([v for v in values if isinstance(v, int | float) and not isinstance(v, bool)], dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def _class_mix(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    counts = Counter(str(r["output"].get("prediction")) for r in rows
+                     if isinstance(r.get("output"), Mapping) and "prediction" in r["output"])
+    total = sum(counts.values())
+    return {label: count / total for label, count in sorted(counts.items())} if total else {}
+
+
+def served_figures(
+    current: Sequence[Mapping[str, Any]],
+    previous: Sequence[Mapping[str, Any]],
+    reference: pd.DataFrame | None,
+    *,
+    columns: Sequence[str],
+    drift_share_threshold: float,
+    min_rows: int = MIN_DRIFT_ROWS,
+) -> ServedFigures:
+    """Volume, latency percentiles, served-input drift against ``reference`` (the champion's training rows;
+    None: not compared) and score/class-mix shift against ``previous`` (the window before)."""
+    if not current:
+        return ServedFigures(volume=0)
+    latencies = np.asarray([r["latency_ms"] for r in current if r.get("latency_ms") is not None], dtype=float)
+    latency = ({f"p{q}": float(np.percentile(latencies, q)) for q in (50, 95, 99)} if latencies.size else {})
+    versions = dict(sorted(Counter(str(r.get("model_version")) for r in current).items()))
+
+    summary: DriftSummary | None = None
+    if reference is not None:
+        compared = [c for c in columns if c in reference.columns]
+        served = pd.DataFrame.from_records([r["input"] for r in current if isinstance(r.get("input"), Mapping)])
+        compared = [c for c in compared if c in served.columns]
+        if compared:
+            summary = drift_summary(reference[compared].reset_index(drop=True), served[compared],
+                                    columns=compared, drift_share_threshold=drift_share_threshold, min_rows=min_rows)
+
+    scores, before = _scores(current), _scores(previous)
+    mix, mix_before = _class_mix(current), _class_mix(previous)
+    psi = wasserstein = shift = None
+    if scores.size and before.size:
+        psi = metrics.population_stability_index(before, scores)
+        wasserstein = metrics.wasserstein_distance(before, scores)
+    if mix and mix_before:
+        labels = set(mix) | set(mix_before)
+        shift = 0.5 * sum(abs(mix.get(c, 0.0) - mix_before.get(c, 0.0)) for c in labels)
+    return ServedFigures(
+        volume=len(current), versions=versions, latency_ms=latency, drift=summary,
+        score_mean=float(scores.mean()) if scores.size else None, score_psi=psi, score_wasserstein=wasserstein,
+        class_mix=mix, class_mix_shift=shift,
+    )
+
+
+def served_metric_rows(figures: ServedFigures, *, model_name: str, model_version: str | None,
+                       context: Mapping[str, Any]) -> list[MetricRow]:
+    """The ``mlops.monitoring_metrics`` rows of ``figures`` (see the module doc)."""
+    meta = {**context, "verdict": figures.verdict, "versions": figures.versions}
+    rows = [MetricRow(PERFORMANCE, f"{SERVED_PREFIX}volume", float(figures.volume), model_name, model_version, meta)]
+    rows += [MetricRow(PERFORMANCE, f"{SERVED_PREFIX}latency_{q}", v, model_name, model_version, dict(context))
+             for q, v in figures.latency_ms.items()]
+    if figures.drift is not None:
+        for name, col in figures.drift.columns.items():
+            rows.append(MetricRow(DRIFT, f"{SERVED_PREFIX}drift_score:{name}", col.score, model_name, model_version,
+                                  {**context, **col.to_dict()}))
+        rows.append(MetricRow(DRIFT, f"{SERVED_PREFIX}drift_share", figures.drift.drift_share, model_name,
+                              model_version, {**context, "verdict": figures.drift.reason,
+                                              "drifted_columns": figures.drift.drifted_columns,
+                                              "reference_rows": figures.drift.reference_rows,
+                                              "current_rows": figures.drift.current_rows}))
+    for name, value in (("score_mean", figures.score_mean), ("score_psi", figures.score_psi),
+                        ("score_wasserstein", figures.score_wasserstein),
+                        ("class_mix_shift", figures.class_mix_shift)):
+        if value is not None:
+            rows.append(MetricRow(COVERAGE, f"{SERVED_PREFIX}{name}", value, model_name, model_version,
+                                  {**context, "compared_with": "previous window"}))
+    rows += [MetricRow(COVERAGE, f"{SERVED_PREFIX}class_share:{label}", share, model_name, model_version,
+                       dict(context)) for label, share in figures.class_mix.items()]
+    return rows
+
+
+def _window_end(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"window_end {value!r} is not an ISO date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _training_rows(storeml_db: PostgresResource, family: ModelFamily, columns: Sequence[str],
+                   cutoffs: Sequence[datetime]) -> pd.DataFrame | None:
+    """The champion's training rows (``split = 'train'``, at its training cutoffs when known) of the
+    family's training set table, ``columns`` only; None when the table is not there."""
+    from storeml_assets.features.training import CUTOFF, SPLIT, TRAIN
+
+    schema, table = family.training_set_key.path[0], family.training_set_key.path[-1]
+    exists = storeml_db.read_sql("select to_regclass(:name) is not null as found",
+                                 {"name": qualified(schema, table)})
+    if not bool(exists["found"].iloc[0]):
+        return None
+    select = ", ".join(f'"{c}"' for c in columns)
+    query = f"select {select} from {qualified(schema, table)} where \"{SPLIT}\" = :split"
+    params: dict[str, Any] = {"split": TRAIN}
+    if cutoffs:
+        query += f" and cast(\"{CUTOFF}\" as date) = any(cast(:cutoffs as date[]))"
+        params["cutoffs"] = [c.date().isoformat() for c in cutoffs]
+    return storeml_db.read_sql(query, params)
+
+
+def _float_meta(value: float | None) -> dg.MetadataValue:
+    return (dg.MetadataValue.float(float(value)) if value is not None and math.isfinite(value)
+            else dg.MetadataValue.text("n/a"))
+
+
+def build_served_asset(family: ModelFamily) -> dg.AssetsDefinition:
+    """The family's served-prediction monitoring asset over the serving API's prediction log."""
+
+    @dg.asset(
+        key=family.served_key,
+        group_name=MONITORING_GROUP,
+        deps=[family.training_set_key],
+        kinds={"postgres"},
+        owners=["team:ml"],
+        code_version="1",
+        description=f"What the serving API answered for {family.name}: prediction volume, latency percentiles, "
+        "served-input drift against the champion's training rows and score/class-mix shift, from mlops.predictions.",
+    )
+    def served_predictions(
+        context: dg.AssetExecutionContext, config: ServedPredictionsConfig, storeml_db: PostgresResource
+    ) -> dg.MaterializeResult:
+        return _served_predictions(context, config, storeml_db, family)
+
+    return served_predictions
+
+
+def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredictionsConfig,
+                        storeml_db: PostgresResource, family: ModelFamily) -> dg.MaterializeResult:
+    from storeml_assets.monitoring.drift import train_cutoffs
+
+    if config.window_hours < 1:
+        raise ValueError(f"window_hours must be at least 1, got {config.window_hours}")
+    end = _window_end(config.window_end)
+    start = end - timedelta(hours=config.window_hours)
+    with storeml_db.connect() as conn:
+        current = mlops.predictions_between(conn, family.name, start, end)
+        previous = mlops.predictions_between(conn, family.name, start - timedelta(hours=config.window_hours), start)
+        champion = mlops.champion_of(conn, family.name)
+    columns = [c for c in family.drift_columns if c in family.signature]
+    reference = None
+    if current and columns:
+        cutoffs = train_cutoffs(champion["metadata"]) if champion else []
+        reference = _training_rows(storeml_db, family, columns, cutoffs)
+    figures = served_figures(current, previous, reference, columns=columns,
+                             drift_share_threshold=config.drift_share_threshold, min_rows=config.min_rows)
+    version = str(champion["model_version"]) if champion else None
+    window = {"window_start": start.isoformat(), "window_end": end.isoformat(),
+              "window_hours": config.window_hours, "dagster_run_id": context.run.run_id}
+    rows = served_metric_rows(figures, model_name=family.name, model_version=version, context=window)
+    with storeml_db.connect() as conn:
+        ids = mlops.insert_metrics(conn, rows)
+    context.log.info(f"{family.name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
+
+    meta: dict[str, Any] = {
+        "verdict": dg.MetadataValue.text(figures.verdict),
+        "served_volume": dg.MetadataValue.int(figures.volume),
+        "window_start": dg.MetadataValue.text(start.isoformat()),
+        "window_end": dg.MetadataValue.text(end.isoformat()),
+        "served_versions": dg.MetadataValue.json(figures.versions),
+        "champion_version": dg.MetadataValue.text(version or "none"),
+        "monitoring_metric_ids": dg.MetadataValue.json(ids),
+    }
+    for q, value in figures.latency_ms.items():
+        meta[f"latency_{q}_ms"] = dg.MetadataValue.float(value)
+    if figures.drift is not None:
+        meta["served_drift_share"] = _float_meta(figures.drift.drift_share)
+        meta["served_drift_verdict"] = dg.MetadataValue.text(figures.drift.reason)
+        meta["served_drifted_columns"] = dg.MetadataValue.json(figures.drift.drifted_columns)
+        meta["column_scores"] = dg.MetadataValue.md(metrics.drift_markdown(figures.drift))
+    if figures.volume:
+        meta["score_mean"] = _float_meta(figures.score_mean)
+        meta["score_psi"] = _float_meta(figures.score_psi)
+        meta["class_mix"] = dg.MetadataValue.json(figures.class_mix)
+        meta["class_mix_shift"] = _float_meta(figures.class_mix_shift)
+    return dg.MaterializeResult(metadata=meta)
