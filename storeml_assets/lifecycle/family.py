@@ -33,6 +33,9 @@ EvaluateFn = Callable[[Any, pd.DataFrame], EvaluationResult]
 #: ``oracle(model, current_features, read_sql) -> figures`` beside the truth when there is one:
 #: ``{"available": True, "model_roc_auc", "oracle_roc_auc", "ratio"}`` or ``{"available": False, "reason"}``.
 OracleFn = Callable[[Any, pl.DataFrame, Callable[[str], pd.DataFrame]], dict[str, Any]]
+#: What a served prediction is: a class with the positive score and the probabilities (``binary``), a class
+#: with the probabilities (``multiclass``), or a number (``regression``).
+OUTPUT_KINDS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,16 @@ class ModelFamily:
     oracle: OracleFn | None = None
     #: Kinds shown on the candidate asset in the UI.
     kinds: frozenset[str] = frozenset({"sklearn", "mlflow"})
+    #: Serving: the signature columns that are categorical (strings); every other signature column is numeric.
+    categorical_columns: tuple[str, ...] = ()
+    #: Serving: the ``schema/table`` asset id lookups read the latest feature rows from (None: inline features only).
+    lookup_key: dg.AssetKey | None = None
+    #: Serving: the id column of ``lookup_key`` (``{"customer_ids": [...]}`` matches it).
+    lookup_id_column: str = "customer_id"
+    #: Serving: the column whose newest value per id is the latest feature row.
+    lookup_order_column: str = "cutoff"
+    #: Serving: what a prediction is, one of :data:`OUTPUT_KINDS`.
+    output_kind: str = "binary"
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -76,6 +89,20 @@ class ModelFamily:
         unknown = set(self.metrics) - {"f1", "precision", "recall", "brier", "roc_auc", "pr_auc"}
         if unknown:
             raise ValueError(f"model family {self.name!r} declares unknown metrics {sorted(unknown)}")
+        stray = [c for c in self.categorical_columns if c not in self.signature]
+        if stray:
+            raise ValueError(f"model family {self.name!r}: categorical column {stray[0]!r} is not in its signature")
+        if self.output_kind not in OUTPUT_KINDS:
+            raise ValueError(f"model family {self.name!r}: output_kind must be one of {', '.join(OUTPUT_KINDS)}, "
+                             f"got {self.output_kind!r}")
+        if self.lookup_key is not None and len(self.lookup_key.path) != 2:
+            raise ValueError(f"model family {self.name!r}: lookup_key must be schema/table, "
+                             f"got {self.lookup_key.to_user_string()!r}")
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        """The signature columns that are numeric (all but :attr:`categorical_columns`), in signature order."""
+        return tuple(c for c in self.signature if c not in self.categorical_columns)
 
     @property
     def model_key(self) -> dg.AssetKey:

@@ -9,7 +9,14 @@ import pandas as pd
 import polars as pl
 
 from storeml_assets import keys
-from storeml_assets.features.customer import CUSTOMER_ID, DRIFT_COLUMNS, FEATURE_SPEC, LABEL, SEGMENT_COLUMNS
+from storeml_assets.features.customer import (
+    CUSTOMER_ID,
+    CUTOFF,
+    DRIFT_COLUMNS,
+    FEATURE_SPEC,
+    LABEL,
+    SEGMENT_COLUMNS,
+)
 from storeml_assets.features.training import oracle_comparison, to_model_frame
 from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.ml.gates import GateConfig
@@ -79,4 +86,9 @@ FAMILY = ModelFamily(
         "segment_columns": ",".join(SEGMENT_COLUMNS),
     },
     oracle=oracle,
+    categorical_columns=tuple(FEATURE_SPEC.categorical),
+    lookup_key=keys.CUSTOMER_FEATURES_KEY,
+    lookup_id_column=CUSTOMER_ID,
+    lookup_order_column=CUTOFF,
+    output_kind="binary",
 )

@@ -82,7 +82,7 @@ class MicroBatcher:
                 continue
             try:
                 frame = self._family.build_frame([row for job in jobs for row in job.rows])
-                outputs = predict(loaded.model, frame)
+                outputs = predict(loaded.model, frame, self._family.output_kind)
             except Exception as exc:  # handed to every waiting request (answered 500 there, logged)
                 for job in jobs:
                     job.future.set_exception(exc)

@@ -1,8 +1,9 @@
 """The families the API serves: an adapter over the lifecycle registry.
 
 The registry (:data:`storeml_assets.lifecycle.registry.FAMILIES`) declares each family's name,
-registered model name and serving signature; serving adds how ids map to feature rows and how a
-fitted model's output becomes a response (plain functions, no web framework).
+registered model name, serving signature, which signature columns are categorical, the table and id
+column of id lookups and the output kind (:class:`~storeml_assets.lifecycle.family.ModelFamily`);
+serving turns them into request validation, id lookups and responses (plain functions, no web framework).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class ServedFamily:
     signature: tuple[str, ...]
     numeric: frozenset[str]
     id_source: IdSource | None = None
+    #: One of :data:`storeml_assets.lifecycle.family.OUTPUT_KINDS`.
+    output_kind: str = "binary"
 
     def frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """The instances as a frame in signature order; an :class:`InstanceError` names the bad field."""
@@ -79,16 +82,17 @@ class ServedFamily:
         return frame
 
 
-def predict(model: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per row: the predicted class, the class probabilities, the positive score (binary) and the confidence."""
+def predict(model: Any, frame: pd.DataFrame, output_kind: str = "binary") -> list[dict[str, Any]]:
+    """Per row: the predicted class, the class probabilities, the positive score (binary) and the confidence;
+    the predicted number alone for ``regression`` (or a model without ``predict_proba``)."""
     from storeml_assets.ml.train import decision_threshold
 
-    if not hasattr(model, "predict_proba"):
+    if output_kind == "regression" or not hasattr(model, "predict_proba"):
         return [{"prediction": _plain(v), "confidence": None} for v in np.asarray(model.predict(frame)).tolist()]
     probabilities = np.asarray(model.predict_proba(frame), dtype=float)
     classes = [_plain(c) for c in getattr(model, "classes_", range(probabilities.shape[1]))]
     outputs: list[dict[str, Any]] = []
-    if probabilities.shape[1] == 2:
+    if output_kind == "binary" and probabilities.shape[1] == 2:
         threshold = decision_threshold(model)
         for row in probabilities:
             score = float(row[1])
@@ -108,29 +112,23 @@ def _plain(value: Any) -> Any:
 
 
 def _id_source(family: ModelFamily) -> IdSource | None:
-    from storeml_assets.features.customer import CUSTOMER_ID, CUTOFF
-
-    path = family.features_key.path
-    if len(path) == 2 and CUSTOMER_ID not in (family.label,) and path[0] == "features":
-        return IdSource(schema=path[0], table=path[1], id_column=CUSTOMER_ID, order_column=CUTOFF)
-    return None
-
-
-def _numeric_columns(family: ModelFamily) -> frozenset[str]:
-    """Numeric signature columns: the family's declared numeric features when it has a feature spec."""
-    from storeml_assets.features.customer import FEATURE_SPEC
-
-    declared = set(FEATURE_SPEC.numeric)
-    return frozenset(c for c in family.signature if c in declared)
+    """Where id lookups read the family's latest feature rows (None: inline features only)."""
+    if family.lookup_key is None:
+        return None
+    schema, table = family.lookup_key.path
+    return IdSource(schema=schema, table=table, id_column=family.lookup_id_column,
+                    order_column=family.lookup_order_column)
 
 
 def served_family(family: ModelFamily) -> ServedFamily:
+    """The family as served: its declared numeric columns, id source and output kind."""
     return ServedFamily(
         name=family.name,
         registered_model=family.name,
         signature=tuple(family.signature),
-        numeric=_numeric_columns(family),
+        numeric=frozenset(family.numeric_columns),
         id_source=_id_source(family),
+        output_kind=family.output_kind,
     )
 
 
