@@ -80,9 +80,10 @@ def count_predictions(conn: Connection, model_name: str | None = None) -> int:
 
 def predictions_between(conn: Connection, family: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The logged rows of ``family`` with ``start <= timestamp < end`` (input, output, confidence,
-    latency_ms, model_version, timestamp), oldest first."""
+    latency_ms, request_id, model_version, timestamp), oldest first."""
     result = conn.execute(
-        sa.text("select model_version, input, output, confidence, latency_ms, \"timestamp\" from mlops.predictions "
+        sa.text("select model_version, input, output, confidence, latency_ms, request_id, \"timestamp\" "
+                "from mlops.predictions "
                 "where family = :family and \"timestamp\" >= :start and \"timestamp\" < :end order by \"timestamp\", id"),
         {"family": family, "start": start, "end": end},
     )

@@ -5,7 +5,8 @@ asset (``monitoring/served_predictions`` for purchase propensity, ``monitoring/<
 others). It reads ``mlops.predictions`` of the family over a trailing window (default 24 hours) and
 writes to ``mlops.monitoring_metrics``:
 
-- ``performance``: ``served_volume`` (predictions in the window), ``served_latency_p50/p95/p99`` (ms);
+- ``performance``: ``served_volume`` (predicted rows in the window), ``served_latency_p50/p95/p99`` (ms,
+  one latency per request);
 - ``drift``: ``served_drift_score:<column>`` and ``served_drift_share``: the served inputs against the
   champion's training rows (the family's drift columns, :func:`storeml_assets.ml.drift.drift_summary`
   with its minimum-rows rule); named apart from ``drift_share`` so the retraining sensor's drift trigger
@@ -65,6 +66,7 @@ class ServedFigures:
     """What the prediction log of one window says."""
 
     volume: int
+    requests: int = 0
     versions: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     drift: DriftSummary | None = None
@@ -108,7 +110,12 @@ def served_figures(
     None: not compared) and score/class-mix shift against ``previous`` (the window before)."""
     if not current:
         return ServedFigures(volume=0)
-    latencies = np.asarray([r["latency_ms"] for r in current if r.get("latency_ms") is not None], dtype=float)
+    # one latency per request (every row of a request logs the request's latency)
+    per_request: dict[Any, float] = {}
+    for index, r in enumerate(current):
+        if r.get("latency_ms") is not None:
+            per_request.setdefault(r.get("request_id") or ("row", index), float(r["latency_ms"]))
+    latencies = np.asarray(list(per_request.values()), dtype=float)
     latency = ({f"p{q}": float(np.percentile(latencies, q)) for q in (50, 95, 99)} if latencies.size else {})
     versions = dict(sorted(Counter(str(r.get("model_version")) for r in current).items()))
 
@@ -131,7 +138,7 @@ def served_figures(
         labels = set(mix) | set(mix_before)
         shift = 0.5 * sum(abs(mix.get(c, 0.0) - mix_before.get(c, 0.0)) for c in labels)
     return ServedFigures(
-        volume=len(current), versions=versions, latency_ms=latency, drift=summary,
+        volume=len(current), requests=len(per_request), versions=versions, latency_ms=latency, drift=summary,
         score_mean=float(scores.mean()) if scores.size else None, score_psi=psi, score_wasserstein=wasserstein,
         class_mix=mix, class_mix_shift=shift,
     )
@@ -140,7 +147,7 @@ def served_figures(
 def served_metric_rows(figures: ServedFigures, *, model_name: str, model_version: str | None,
                        context: Mapping[str, Any]) -> list[MetricRow]:
     """The ``mlops.monitoring_metrics`` rows of ``figures`` (see the module doc)."""
-    meta = {**context, "verdict": figures.verdict, "versions": figures.versions}
+    meta = {**context, "verdict": figures.verdict, "versions": figures.versions, "requests": figures.requests}
     rows = [MetricRow(PERFORMANCE, f"{SERVED_PREFIX}volume", float(figures.volume), model_name, model_version, meta)]
     rows += [MetricRow(PERFORMANCE, f"{SERVED_PREFIX}latency_{q}", v, model_name, model_version, dict(context))
              for q, v in figures.latency_ms.items()]
@@ -250,6 +257,7 @@ def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredict
     meta: dict[str, Any] = {
         "verdict": dg.MetadataValue.text(figures.verdict),
         "served_volume": dg.MetadataValue.int(figures.volume),
+        "served_requests": dg.MetadataValue.int(figures.requests),
         "window_start": dg.MetadataValue.text(start.isoformat()),
         "window_end": dg.MetadataValue.text(end.isoformat()),
         "served_versions": dg.MetadataValue.json(figures.versions),

@@ -89,6 +89,7 @@ def test_served_predictions_measures_the_log_against_the_champion_training_rows(
     meta = _materialize(END)
     figures = _metrics(url)
     assert meta["served_volume"].value == 100 and figures["served_volume"] == 100
+    assert meta["served_requests"].value == 100
     assert figures["served_latency_p50"] == pytest.approx(50.5)  # latencies 1..100 ms
     assert figures["served_latency_p99"] == pytest.approx(np.percentile(np.arange(1, 101), 99))
     assert meta["served_drift_share"].value == 0.0  # compared with CUTOFF_A's rows only
@@ -110,6 +111,24 @@ def test_served_predictions_measures_the_log_against_the_champion_training_rows(
     meta = _materialize(later)
     assert meta["served_drift_share"].value == 1.0
     assert set(meta["served_drifted_columns"].value) == set(COLUMNS)
+
+
+def test_latency_percentiles_count_each_request_once(isolated_env) -> None:
+    """A request of 99 rows at 900 ms and one of 1 row at 10 ms: two requests, median between them."""
+    url = migrate_storeml()
+    rows = [PredictionRow(family=FAMILY.name, model_name=FAMILY.name, model_version="1", input={},
+                          output={"prediction": 0, "score": 0.2}, confidence=0.8,
+                          latency_ms=900.0 if i < 99 else 10.0, request_id="big" if i < 99 else "small",
+                          timestamp=END - timedelta(minutes=5)) for i in range(100)]
+    engine = sa.create_engine(sqlalchemy_url(url))
+    try:
+        with engine.begin() as conn:
+            insert_predictions(conn, rows)
+    finally:
+        engine.dispose()
+    meta = _materialize(END)
+    assert meta["served_volume"].value == 100 and meta["served_requests"].value == 2
+    assert meta["latency_p50_ms"].value == pytest.approx(455.0)
 
 
 def test_served_predictions_with_an_empty_log_records_no_predictions(isolated_env) -> None:
