@@ -53,8 +53,8 @@ def insert_trigger_once(conn: Connection, row: MetricParams) -> int | None:
 def latest_drift(
     conn: Connection, model_name: str | None = None, *, metric_type: str = "drift", metric_name: str = "drift_share"
 ) -> dict[str, Any] | None:
-    """The newest ``drift_share`` row (metric_id, metric_value, timestamp, model_name, model_version) of
-    ``model_name`` (of any model when None), or None when there is none."""
+    """The newest ``metric_name`` row (default ``drift_share``: metric_id, metric_value, timestamp, model_name,
+    model_version) of ``model_name`` (of any model when None), or None when there is none."""
     if model_name is None:
         query = sa.text(
             "select metric_id, metric_value, \"timestamp\", model_name, model_version from mlops.v_recent_monitoring "

@@ -12,6 +12,9 @@ Rows for the mlops ``monitoring_metrics`` table (:class:`MetricRow`):
   ``score_mean_reference`` / ``score_mean_current``.
 - ``trigger``: ``trigger:<kind>`` written by the retraining sensor when it requests a run.
 
+(The served-predictions asset writes ``served_drift_share`` rows of type ``drift``: the served inputs
+against the champion's training data; the sensor reads them as the ``served_drift`` trigger.)
+
 Retraining triggers (:func:`evaluate_triggers`). New data is data the newest training attempt
 (promoted, rejected or awaiting its decision) did not see: each attempt records its data basis (the
 newest ``raw.orders.ordered_at`` and the order count it saw, its code version and the fingerprint of
@@ -19,6 +22,8 @@ the thresholds that launched it). While the orders, the code version and the thr
 the newest attempt, nothing fires, whatever the triggers say. Otherwise:
 
 - ``drift``: a ``drift_share`` row newer than the cursor's is above the threshold.
+- ``served_drift``: a ``served_drift_share`` row newer than the cursor's is above the same threshold
+  (a null share, "not enough served rows", never fires).
 - ``new_data``: orders after the newest attempt's high-water mark exceed the share of its training rows.
 - ``model_age``: the champion (its ``created_at``, i.e. training time) is older than N days.
 - ``bootstrap``: no champion while raw orders exist.
@@ -51,13 +56,14 @@ DRIFT = "drift"
 COVERAGE = "coverage"
 TRIGGER = "trigger"
 DRIFT_SHARE_METRIC = "drift_share"
+SERVED_DRIFT_SHARE_METRIC = "served_drift_share"
 DRIFT_SCORE_PREFIX = "drift_score:"
 TRIGGER_PREFIX = "trigger:"
 SCORED_SHARE_METRIC = "scored_share"
 SCORE_PSI_METRIC = "score_psi"
 SCORE_WASSERSTEIN_METRIC = "score_wasserstein"
 
-TRIGGER_KINDS = ("bootstrap", "drift", "new_data", "model_age")
+TRIGGER_KINDS = ("bootstrap", "drift", "served_drift", "new_data", "model_age")
 
 
 @dataclass(frozen=True)
@@ -317,6 +323,17 @@ class DriftObservation:
 
 
 @dataclass(frozen=True)
+class ServedDriftObservation:
+    """The newest ``served_drift_share`` row: served inputs against the champion's training data
+    (``drift_share`` None: too few served rows to compare)."""
+
+    metric_id: int
+    drift_share: float | None
+    timestamp: datetime | None = None
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
 class ChampionState:
     """The production row of the mlops ``model_versions`` table."""
 
@@ -365,6 +382,8 @@ class MonitoringState:
     order_count: int | None = None
     #: Code version of the training as deployed now.
     code_version: str | None = None
+    #: The newest ``served_drift_share`` row of the family (None: none written yet).
+    latest_served_drift: ServedDriftObservation | None = None
 
     def current_basis(self, config: TriggerConfig) -> DataBasis:
         """The basis a training launched now would record."""
@@ -403,6 +422,7 @@ class SensorCursor:
     drift_metric_id: int = 0
     fired: dict[str, str] = field(default_factory=dict)  # kind -> last trigger run key fired
     last_run_key: str = ""  # the run key of the last run requested
+    served_drift_metric_id: int = 0  # the newest served_drift_share row seen
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -416,7 +436,8 @@ class SensorCursor:
             data = json.loads(raw)
             return cls(drift_metric_id=int(data.get("drift_metric_id", 0)),
                        fired={str(k): str(v) for k, v in dict(data.get("fired", {})).items()},
-                       last_run_key=str(data.get("last_run_key", "") or ""))
+                       last_run_key=str(data.get("last_run_key", "") or ""),
+                       served_drift_metric_id=int(data.get("served_drift_metric_id", 0)))
         except (ValueError, TypeError, AttributeError):
             raise ValueError(f"malformed retraining sensor cursor {raw[:80]!r}") from None
 
@@ -457,6 +478,7 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
     """
     fired: list[Trigger] = []
     drift_id = cursor.drift_metric_id
+    served_id = cursor.served_drift_metric_id
     remembered = dict(cursor.fired)
     champ = state.champion
     attempt = state.attempt
@@ -465,8 +487,12 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
     drift = state.latest_drift
     if drift is not None and drift.metric_id > cursor.drift_metric_id:
         drift_id = drift.metric_id
+    served = state.latest_served_drift
+    if served is not None and served.metric_id > cursor.served_drift_metric_id:
+        served_id = served.metric_id
     if unchanged_since_attempt(state, config) is not None:
-        return [], SensorCursor(drift_metric_id=drift_id, fired=remembered, last_run_key=cursor.last_run_key)
+        return [], SensorCursor(drift_metric_id=drift_id, fired=remembered, last_run_key=cursor.last_run_key,
+                                served_drift_metric_id=served_id)
     basis = basis_key(state.current_basis(config))
 
     if champ is None and config.bootstrap and state.latest_order_at is not None:
@@ -482,6 +508,17 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
             f"drift share {drift.drift_share:.3f} > {config.drift_share_threshold:.3f}",
             {"drift_metric_id": drift.metric_id,
              "measured_at": drift.timestamp.isoformat() if drift.timestamp else None},
+            name, version,
+        ))
+
+    served_share = served.drift_share if served is not None else None
+    if (served is not None and served_share is not None and served.metric_id > cursor.served_drift_metric_id
+            and served_share > config.drift_share_threshold):
+        fired.append(Trigger(
+            "served_drift", f"served_drift:{served.metric_id}@{basis}", served_share, config.drift_share_threshold,
+            f"served-input drift share {served_share:.3f} > {config.drift_share_threshold:.3f}",
+            {"served_drift_metric_id": served.metric_id, "served_model_version": served.model_version,
+             "measured_at": served.timestamp.isoformat() if served.timestamp else None},
             name, version,
         ))
 
@@ -515,7 +552,17 @@ def evaluate_triggers(state: MonitoringState, cursor: SensorCursor,
     for trig in fired:
         remembered[trig.kind] = trig.run_key
     return fired, SensorCursor(drift_metric_id=drift_id, fired=remembered,
-                               last_run_key=basis if fired else cursor.last_run_key)
+                               last_run_key=basis if fired else cursor.last_run_key, served_drift_metric_id=served_id)
+
+
+def served_drift_above(state: MonitoringState, config: TriggerConfig) -> str | None:
+    """"served-input drift share X (row N) > T" when the newest served drift share is above the
+    threshold, else None (none measured, a null share, or at most the threshold)."""
+    served = state.latest_served_drift
+    if served is None or served.drift_share is None or served.drift_share <= config.drift_share_threshold:
+        return None
+    return (f"served-input drift share {served.drift_share:.3f} (row {served.metric_id}) > "
+            f"{config.drift_share_threshold:g}")
 
 
 def combined_run_key(triggers: Sequence[Trigger]) -> str:
@@ -537,4 +584,7 @@ def trigger_tags(triggers: Sequence[Trigger], config: TriggerConfig | None = Non
         tags[f"storeml/trigger.{t.kind}.value"] = f"{t.value:.6g}"
         tags[f"storeml/trigger.{t.kind}.threshold"] = f"{t.threshold:.6g}"
         tags[f"storeml/trigger.{t.kind}.run_key"] = t.run_key
+        metric_id = t.figures.get("drift_metric_id", t.figures.get("served_drift_metric_id"))
+        if metric_id is not None:
+            tags[f"storeml/trigger.{t.kind}.metric_id"] = str(metric_id)
     return tags

@@ -1,18 +1,22 @@
-"""The retraining sensor: drift, new-data volume, model age or no champion request the retraining job.
+"""The retraining sensor: drift (of the features or of the served inputs), new-data volume, model age or no
+champion request the retraining job.
 
 Decisions are made by :func:`storeml_assets.monitoring.metrics.evaluate_triggers` from what the
-``mlops`` tables and ``raw.orders`` say now and from the cursor (JSON: the last drift row id seen,
-the last trigger key per kind and the last run key requested). New data is data the newest
+``mlops`` tables and ``raw.orders`` say now and from the cursor (JSON: the last ``drift_share`` and
+``served_drift_share`` row ids seen, the last trigger key per kind and the last run key requested).
+``served_drift_share`` (written by the monitoring group's served-predictions asset) fires the
+``served_drift`` trigger above the same drift-share threshold; a null share (too few served rows) never fires. New data is data the newest
 training attempt (the mlops ``model_versions`` table, promoted or rejected) did not see: while the orders, the
 training code version and these thresholds are the ones it recorded, the sensor skips with "no new
-data since the last training attempt vN (HWM ...)", so an idle platform never retrains. The run key
+data since the last training attempt vN (HWM ...)" (naming a served drift above the threshold it does not act
+on), so an idle platform never retrains. The run key
 is the data state (``retrain:<hwm>:<orders>:code<v>:cfg<fp>``): one data state gets one run, even
 after a daemon restart that lost the cursor (Dagster does not launch a run key twice). While a
 retraining run is queued or running, the sensor waits for it. Each trigger is written once to
 the mlops ``monitoring_metrics`` table (metric_type ``trigger``, keyed by its run key).
 
 Thresholds come from the settings (environment variables, read when the code location loads):
-``STOREML_RETRAIN_DRIFT_SHARE`` (default: gate ``data_drift``'s 0.3), ``STOREML_RETRAIN_NEW_ORDERS_SHARE``
+``STOREML_RETRAIN_DRIFT_SHARE`` (default: gate ``data_drift``'s 0.3; feature and served-input drift), ``STOREML_RETRAIN_NEW_ORDERS_SHARE``
 (0.5), ``STOREML_RETRAIN_MAX_AGE_DAYS`` (30), ``STOREML_RETRAIN_BOOTSTRAP`` (true), and the tick interval
 ``STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS`` (60).
 """
@@ -50,8 +54,8 @@ def trigger_config_from_env() -> metrics.TriggerConfig:
 
 
 def read_state(storeml_db: PostgresResource, now: datetime, family: ModelFamily) -> metrics.MonitoringState:
-    """What the family's sensor decides on: its newest drift share, champion and training attempt, the
-    orders now and those after the attempt's high-water mark."""
+    """What the family's sensor decides on: its newest drift share and served-input drift share, champion and
+    training attempt, the orders now and those after the attempt's high-water mark."""
     with storeml_db.connect() as conn:
         attempt = store.newest_attempt(conn, family.name)
         return metrics.MonitoringState(
@@ -63,6 +67,7 @@ def read_state(storeml_db: PostgresResource, now: datetime, family: ModelFamily)
             attempt=attempt,
             order_count=store.order_count(conn),
             code_version=family.code_version,
+            latest_served_drift=store.latest_served_drift(conn, family.name),
         )
 
 
@@ -91,8 +96,8 @@ def build_retraining_sensor(
         minimum_interval_seconds=interval_from_env(),
         default_status=default_status,
         description=(
-            f"Retrain on data the last training attempt did not see, when the drift share exceeds "
-            f"{config.drift_share_threshold:g}, new orders since that attempt exceed {config.new_orders_share:g} x "
+            f"Retrain on data the last training attempt did not see, when the feature or served-input drift "
+            f"share exceeds {config.drift_share_threshold:g}, new orders since that attempt exceed {config.new_orders_share:g} x "
             f"its training rows, the champion is older than {config.max_model_age_days} days, or there is no "
             "champion yet."
         ),
@@ -124,12 +129,23 @@ def build_retraining_sensor(
 def _quiet_reason(state: metrics.MonitoringState, config: metrics.TriggerConfig, cursor: metrics.SensorCursor) -> str:
     unchanged = metrics.unchanged_since_attempt(state, config)
     if unchanged is not None:
-        return unchanged
+        ignored = metrics.served_drift_above(state, config)
+        return f"{ignored}, but {unchanged}" if ignored else unchanged
     if cursor.last_run_key and cursor.last_run_key == metrics.basis_key(state.current_basis(config)):
         return f"already requested run {cursor.last_run_key} for this data"
     drift = state.latest_drift
     parts = [f"drift share {drift.drift_share:.3f} (row {drift.metric_id}) <= {config.drift_share_threshold:g}"
              if drift else "no drift measured yet"]
+    served = state.latest_served_drift
+    if served is None:
+        parts.append("no served-input drift measured yet")
+    elif served.drift_share is None:
+        parts.append(f"served-input drift not compared (row {served.metric_id}: too few served rows)")
+    elif served.drift_share > config.drift_share_threshold:
+        parts.append(f"served-input drift share {served.drift_share:.3f} (row {served.metric_id}) already seen")
+    else:
+        parts.append(f"served-input drift share {served.drift_share:.3f} (row {served.metric_id}) "
+                     f"<= {config.drift_share_threshold:g}")
     if state.champion is None:
         parts.append("no champion and no raw orders" if state.latest_order_at is None else "no champion")
     else:

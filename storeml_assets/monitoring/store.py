@@ -15,9 +15,11 @@ from storeml_assets.features.training import DataBasis
 from storeml_assets.monitoring.metrics import (
     DRIFT,
     DRIFT_SHARE_METRIC,
+    SERVED_DRIFT_SHARE_METRIC,
     AttemptState,
     ChampionState,
     DriftObservation,
+    ServedDriftObservation,
 )
 
 #: Keys of ``model_versions.metadata`` that may name the champion's training cutoff(s), in order (a
@@ -84,6 +86,17 @@ def latest_drift(conn: Connection, model_name: str | None = None) -> DriftObserv
     if row is None or row["metric_value"] is None:
         return None
     return DriftObservation(int(row["metric_id"]), float(row["metric_value"]), row["timestamp"], row["model_version"])
+
+
+def latest_served_drift(conn: Connection, model_name: str) -> ServedDriftObservation | None:
+    """The newest served-input drift share of ``model_name`` (its share None when that row had too few
+    served rows to compare), or None when none was written."""
+    row = mlops.latest_drift(conn, model_name, metric_type=DRIFT, metric_name=SERVED_DRIFT_SHARE_METRIC)
+    if row is None:
+        return None
+    value = row["metric_value"]
+    return ServedDriftObservation(int(row["metric_id"]), None if value is None else float(value), row["timestamp"],
+                                  row["model_version"])
 
 
 def raw_orders_exist(conn: Connection) -> bool:

@@ -47,7 +47,7 @@ def insert_model_version(url: str, *, version: str, status: str, created_at: dat
     )[0][0]
 
 
-def insert_metric(url: str, metric_type: str, name: str, value: float, metadata: dict | None = None,
+def insert_metric(url: str, metric_type: str, name: str, value: float | None, metadata: dict | None = None,
                   model_name: str = "purchase_propensity") -> int:
     return execute(
         url,

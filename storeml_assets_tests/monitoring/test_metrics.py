@@ -184,3 +184,73 @@ def test_cursor_round_trip_and_errors() -> None:
         m.SensorCursor.from_json("not json")
     with pytest.raises(ValueError, match="new_orders_share"):
         m.TriggerConfig(new_orders_share=0)
+
+
+def _served(metric_id: int, share: float | None) -> m.ServedDriftObservation:
+    return m.ServedDriftObservation(metric_id, share, NOW - timedelta(hours=1), "2")
+
+
+def _with_served(state: m.MonitoringState, served: m.ServedDriftObservation | None) -> m.MonitoringState:
+    return m.MonitoringState(state.now, state.latest_drift, state.champion, new_orders=state.new_orders,
+                             latest_order_at=state.latest_order_at, attempt=state.attempt,
+                             order_count=state.order_count, code_version=state.code_version,
+                             latest_served_drift=served)
+
+
+def test_served_drift_fires_once_per_row_on_new_data() -> None:
+    later = HWM + timedelta(hours=5)
+    base = _state(champion=_champion(), attempt=_attempt(), latest=later, orders=5010, new_orders=10)
+    assert m.evaluate_triggers(base, m.SensorCursor(), CONFIG)[0] == []  # nothing else says "retrain"
+    state = _with_served(base, _served(41, 0.6))
+    fired, cursor = m.evaluate_triggers(state, m.SensorCursor(), CONFIG)
+    key = m.basis_key(state.current_basis(CONFIG))
+    assert [t.kind for t in fired] == ["served_drift"] and fired[0].run_key == f"served_drift:41@{key}"
+    assert fired[0].value == pytest.approx(0.6) and fired[0].threshold == pytest.approx(0.3)
+    assert cursor.served_drift_metric_id == 41 and cursor.drift_metric_id == 0 and cursor.last_run_key == key
+    assert m.combined_run_key(fired) == key
+    row = fired[0].metric_row()
+    assert row.metric_name == "trigger:served_drift" and row.metric_value == pytest.approx(0.6)
+    assert row.metadata["served_drift_metric_id"] == 41 and row.metadata["run_key"] == f"served_drift:41@{key}"
+    tags = m.trigger_tags(fired, CONFIG)
+    assert tags["storeml/trigger"] == "served_drift" and tags["storeml/trigger.served_drift.value"] == "0.6"
+    assert tags["storeml/trigger.served_drift.threshold"] == "0.3" and tags["storeml/trigger.served_drift.metric_id"] == "41"
+    # the same row, from the stored cursor or after a restart that kept it: not twice
+    assert m.evaluate_triggers(state, cursor, CONFIG)[0] == []
+    restored = m.SensorCursor.from_json(cursor.to_json())
+    assert restored == cursor
+    more = _with_served(_state(champion=_champion(), attempt=_attempt(), latest=later + timedelta(hours=1),
+                               orders=5011, new_orders=11), _served(41, 0.6))
+    assert m.evaluate_triggers(more, restored, CONFIG)[0] == []  # new orders, but no new served row
+    # a newer served row at the threshold does not fire, one above it does (new data again)
+    at = _with_served(more, _served(42, 0.3))
+    fired, cursor = m.evaluate_triggers(at, restored, CONFIG)
+    assert fired == [] and cursor.served_drift_metric_id == 42
+    fired, _ = m.evaluate_triggers(_with_served(more, _served(43, 0.5)), cursor, CONFIG)
+    assert [t.run_key for t in fired] == [f"served_drift:43@{m.basis_key(more.current_basis(CONFIG))}"]
+
+
+def test_served_drift_on_the_data_the_last_attempt_saw_does_not_fire() -> None:
+    seen = _with_served(_state(champion=_champion(), attempt=_attempt(), new_orders=0), _served(41, 0.9))
+    fired, cursor = m.evaluate_triggers(seen, m.SensorCursor(), CONFIG)
+    assert fired == [] and cursor.served_drift_metric_id == 41 and cursor.last_run_key == ""
+    assert m.unchanged_since_attempt(seen, CONFIG) is not None
+    assert m.served_drift_above(seen, CONFIG) == "served-input drift share 0.900 (row 41) > 0.3"
+
+
+def test_a_null_served_drift_share_never_fires() -> None:
+    later = HWM + timedelta(hours=5)
+    state = _with_served(_state(champion=_champion(), attempt=_attempt(), latest=later, orders=5010, new_orders=10),
+                         _served(41, None))
+    fired, cursor = m.evaluate_triggers(state, m.SensorCursor(), CONFIG)
+    assert fired == [] and cursor.served_drift_metric_id == 41 and cursor.last_run_key == ""
+    assert m.served_drift_above(state, CONFIG) is None
+    # with feature drift on the same evaluation only the feature drift fires
+    both = m.MonitoringState(NOW, m.DriftObservation(7, 0.5), _champion(), new_orders=10, latest_order_at=later,
+                             attempt=_attempt(), order_count=5010, code_version="1",
+                             latest_served_drift=_served(41, None))
+    assert [t.kind for t in m.evaluate_triggers(both, m.SensorCursor(), CONFIG)[0]] == ["drift"]
+
+
+def test_an_old_cursor_without_the_served_drift_id_still_parses() -> None:
+    old = '{"drift_metric_id": 5, "fired": {"drift": "drift:5@retrain:x"}, "last_run_key": "retrain:x"}'
+    assert m.SensorCursor.from_json(old) == m.SensorCursor(5, {"drift": "drift:5@retrain:x"}, "retrain:x", 0)

@@ -126,6 +126,40 @@ def test_drift_fires_once_per_data_state(storeml_url: str, instance: dg.DagsterI
     assert _triggers(storeml_url)[-1][2]["drift_metric_id"] == higher
 
 
+def test_served_drift_fires_on_new_data_only(storeml_url: str, instance: dg.DagsterInstance) -> None:
+    sensor = build_retraining_sensor(FAMILY, CONFIG)
+    _fresh_champion(storeml_url)
+    insert_metric(storeml_url, "drift", "drift_share", 0.1)
+    null = insert_metric(storeml_url, "drift", "served_drift_share", None)  # too few served rows
+    quiet = _tick(sensor, instance, None)
+    assert quiet.run_requests == [] and _triggers(storeml_url) == []
+    assert f"served-input drift not compared (row {null}: too few served rows)" in (quiet.skip_message or "")
+    assert SensorCursor.from_json(quiet.cursor).served_drift_metric_id == null
+
+    high = insert_metric(storeml_url, "drift", "served_drift_share", 0.6)
+    insert_metric(storeml_url, "drift", "served_drift_share", 0.9, model_name="another_family")  # not ours
+    fired = _tick(sensor, instance, quiet.cursor)
+    key = _data_key(storeml_url)
+    assert [r.run_key for r in fired.run_requests] == [key]
+    tags = fired.run_requests[0].tags
+    assert tags["storeml/trigger"] == "served_drift" and tags["storeml/trigger.served_drift.metric_id"] == str(high)
+    assert float(tags["storeml/trigger.served_drift.value"]) == pytest.approx(0.6)
+    rows = _triggers(storeml_url)
+    assert len(rows) == 1 and rows[0][0] == "trigger:served_drift" and rows[0][1] == pytest.approx(0.6)
+    assert rows[0][2]["run_key"] == f"served_drift:{high}@{key}" and rows[0][2]["served_drift_metric_id"] == high
+    assert _tick(sensor, instance, fired.cursor).run_requests == []
+
+    # that run's attempt saw these orders: a newer served drift on the same data starts nothing, and says so
+    latest, count = execute(storeml_url, "select max(ordered_at), count(*) from raw.orders")[0]
+    insert_model_version(storeml_url, version="2", status="archived", created_at=datetime.now(UTC),
+                         training_rows=1000, metadata=_basis(latest, count))
+    newer = insert_metric(storeml_url, "drift", "served_drift_share", 0.7)
+    unchanged = _tick(sensor, instance, None)
+    assert unchanged.run_requests == [] and len(_triggers(storeml_url)) == 1
+    assert (unchanged.skip_message or "").startswith(
+        f"served-input drift share 0.700 (row {newer}) > 0.3, but no new data since the last training attempt v2")
+
+
 def test_bootstrap_without_champion(storeml_url: str, instance: dg.DagsterInstance) -> None:
     sensor = build_retraining_sensor(FAMILY, CONFIG)
     nothing = _tick(sensor, instance, None)  # no champion, no raw orders: nothing to train on
