@@ -26,9 +26,11 @@ DOTENV_HEADER = "# Written by storeml (git-ignored): plain `dagster ...` command
 class ProjectPostgresStorage(DagsterPostgresStorage):
     """dagster-postgres storage on the project's ``dagster`` database.
 
-    Loading it migrates every database storeml owns (idempotent, locked, ~0.1 s when nothing is
-    pending), as ``storeml dev`` does, so a plain ``dagster asset materialize`` on a fresh checkout
-    finds its tables.
+    Loading it migrates the ``dagster`` database. On the embedded default (no ``STOREML_PG_URL``,
+    no ``STOREML_DAGSTER_DB_URL``) it migrates every database the embedded server holds, as
+    ``storeml dev`` does (idempotent, locked, ~0.1 s when nothing is pending), so a plain
+    ``dagster asset materialize`` on a fresh checkout finds its tables. Configured servers are
+    migrated with ``storeml db migrate``.
     """
 
     @classmethod
@@ -42,7 +44,8 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
         from storeml_assets.db.migrate import migrate
 
         settings = get_settings()
-        migrate(settings)
+        embedded_default = settings.server_url is None and "dagster" not in settings.database_urls
+        migrate(settings, databases=None if embedded_default else ["dagster"])
         return cls(postgres_url=database_url("dagster", settings), inst_data=inst_data)
 
 
