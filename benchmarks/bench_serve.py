@@ -25,16 +25,15 @@ from pathlib import Path
 
 import httpx
 import mlflow
-import numpy as np
-import pandas as pd
 
 from storeml_assets.db.admin import create_database, drop_database
 from storeml_assets.db.locator import server_url
 from storeml_assets.db.urls import sqlalchemy_url, with_database
-from storeml_assets.features.customer import CATEGORICAL_FEATURES, FEATURE_SPEC, LABEL, NUMERIC_FEATURES
+from storeml_assets.features.customer import FEATURE_SPEC, LABEL
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.ml.train import train_model
 from storeml_assets.settings import ALL_DATABASES, DATABASE_URL_ENV
+from storeml_assets_tests.serving.frames import feature_frame
 
 FAMILY = "purchase_propensity"
 LOADS = [("single", 1, 1), ("single", 1, 8), ("single", 1, 64), ("batch", 100, 8)]
@@ -43,16 +42,6 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = io.open("{body}"):read("a")
 """
-
-
-def feature_frame(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.gamma(2.0, 5.0, rows) for c in NUMERIC_FEATURES})
-    for column in CATEGORICAL_FEATURES:
-        frame[column] = rng.choice(["a", "b", "c"], rows)
-    logit = 0.3 * frame[NUMERIC_FEATURES[2]] - 0.2 * frame[NUMERIC_FEATURES[1]]
-    frame[LABEL] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame
 
 
 def records(rows: int) -> list[dict[str, object]]:

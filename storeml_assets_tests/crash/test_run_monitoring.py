@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
@@ -23,9 +22,8 @@ import pytest
 
 from storeml_assets.recovery import slot_holders
 from storeml_assets.run_launcher import run_worker_pid
-from storeml_assets_tests.conftest import PROJECT_ROOT
 from storeml_assets_tests.crash.helpers import kill_hard, start, wait_ready
-from storeml_assets_tests.ui.server import DevServer, free_port, running_webserver
+from storeml_assets_tests.ui.server import DevServer, dev_home, free_port, running_webserver
 
 LOCATION = "crash_runner"
 #: Run monitoring polls every 30 s and frees slots 60 s after a run ends; allow for a loaded machine.
@@ -34,17 +32,7 @@ DAEMON_TIMEOUT = 420.0
 
 @pytest.fixture
 def dev(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevServer]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: storeml_assets_tests.crash.runner\n"
-        f"      location_name: {LOCATION}\n"
-        f"      working_directory: {PROJECT_ROOT}\n"
-    )
+    home, workspace = dev_home(tmp_path, "storeml_assets_tests.crash.runner", LOCATION)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("STOREML_DAGSTER_DB_URL", fresh_db)
     env = dict(os.environ)

@@ -22,7 +22,6 @@ from typing import Any
 
 import dagster as dg
 import mlflow
-import psycopg2
 import pytest
 from psycopg2 import sql
 
@@ -40,6 +39,7 @@ from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.settings import DATABASE_URL_ENV
 from storeml_assets_tests.conftest import drop_database
 from storeml_assets_tests.features.frames import raw_frames, simulated
+from storeml_assets_tests.monitoring.helpers import execute
 from storeml_assets_tests.ui.server import (
     LOCATION_NAME,
     DevServer,
@@ -108,19 +108,9 @@ def _wait_for_ticks(server: DevServer, after: set[int], count: int) -> list[dict
     return completed()
 
 
-def _execute(url: str, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
 def _add_a_day_of_orders(url: str) -> int:
     """Copy the last day's orders one day later, with new ids; returns how many."""
-    columns = [r[0] for r in _execute(
+    columns = [r[0] for r in execute(
         url, "select column_name from information_schema.columns where table_schema = 'raw' "
              "and table_name = 'orders' order by ordinal_position")]
     values = [
@@ -134,7 +124,7 @@ def _add_a_day_of_orders(url: str) -> int:
         "(select max(order_id) as top, max(ordered_at) as newest from raw.orders) m "
         "where o.ordered_at > m.newest - interval '1 day' returning 1"
     ).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns), vals=sql.SQL(", ").join(values))
-    return len(_execute(url, query))
+    return len(execute(url, query))
 
 
 @pytest.fixture
@@ -211,8 +201,8 @@ def test_an_idle_platform_never_retrains_and_new_data_retrains_once(platform: di
         ticks = _wait_for_ticks(server, seen, QUIET_TICKS // 2)
         assert [r["runId"] for r in _sensor_runs(server)] == [run["runId"]]
         assert all(t["skipReason"].startswith("no new data since the last training attempt v2") for t in ticks), ticks
-    attempts = _execute(url, "select model_version, (metadata ->> 'orders_seen')::int, metadata ->> 'trigger_config' "
+    attempts = execute(url, "select model_version, (metadata ->> 'orders_seen')::int, metadata ->> 'trigger_config' "
                              "from mlops.model_versions order by id")
-    orders = _execute(url, "select count(*) from raw.orders")[0][0]
+    orders = execute(url, "select count(*) from raw.orders")[0][0]
     assert [a[:2] for a in attempts] == [("1", orders - added), ("2", orders)]
     assert attempts[0][2] is None and attempts[1][2] is not None  # the sensor's thresholds, on its attempt

@@ -7,7 +7,6 @@ with its storage in a fresh Postgres database and a two-job probe code location.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -15,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from storeml_assets_tests.conftest import PROJECT_ROOT
-from storeml_assets_tests.ui.server import DevServer, free_port, running_webserver, wait_for_run
+from storeml_assets_tests.ui.server import DevServer, dev_home, free_port, running_webserver, wait_for_run
 
 LOCATION = "retry_probe"
 PARENT_RUN_TAG = "dagster/parent_run_id"
@@ -53,17 +51,7 @@ def _retry_of(server: DevServer, run_id: str, timeout: float = 180.0) -> dict:
 @pytest.fixture
 def probe_dev(tmp_path: Path, fresh_db: str) -> Iterator[DevServer]:
     """`dagster dev` on the root dagster.yaml (fresh storage database) serving the retry probe."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: storeml_assets_tests.instance.retry_probe\n"
-        f"      location_name: {LOCATION}\n"
-        f"      working_directory: {PROJECT_ROOT}\n"
-    )
+    home, workspace = dev_home(tmp_path, "storeml_assets_tests.instance.retry_probe", LOCATION)
     env = dict(os.environ, DAGSTER_HOME=str(home), STOREML_DAGSTER_DB_URL=fresh_db)
     host, port = "127.0.0.1", free_port()
     dagster = str(Path(sys.executable).with_name("dagster"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import psycopg2
+from psycopg2 import sql
 
 from storeml_assets.db.locator import database_url
 from storeml_assets.io.pg_tables import replace_table
@@ -23,7 +24,7 @@ def migrate_storeml() -> str:
     return database_url("storeml")
 
 
-def execute(url: str, query: str, params: tuple | dict | None = None) -> list[tuple]:
+def execute(url: str, query: sql.Composable | str, params: tuple | dict | None = None) -> list[tuple]:
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:

@@ -16,18 +16,17 @@ from pathlib import Path
 
 import httpx
 import mlflow
-import numpy as np
-import pandas as pd
 import psycopg2
 import pytest
 from psycopg2 import sql
 
 from storeml_assets.db.admin import create_database, drop_database
 from storeml_assets.db.urls import sqlalchemy_url, with_database
-from storeml_assets.features.customer import CATEGORICAL_FEATURES, FEATURE_SPEC, LABEL, NUMERIC_FEATURES
+from storeml_assets.features.customer import FEATURE_SPEC, LABEL
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.ml.train import train_model
 from storeml_assets.settings import ALL_DATABASES, DATABASE_URL_ENV
+from storeml_assets_tests.serving.frames import feature_frame
 
 FAMILY = "purchase_propensity"
 PORTS = range(24418, 24431)
@@ -41,17 +40,6 @@ config = dataclasses.replace(ServeConfig.from_settings(), poll_seconds=0.3, log_
                              pool_timeout_seconds=1.0, connect_timeout_seconds=2)
 uvicorn.run(create_app(config), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-def feature_frame(rows: int, seed: int) -> pd.DataFrame:
-    """Customer features with a known propensity (frequency up, recency down)."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.gamma(2.0, 5.0, rows) for c in NUMERIC_FEATURES})
-    for column in CATEGORICAL_FEATURES:
-        frame[column] = rng.choice(["a", "b", "c"], rows)
-    logit = 0.3 * frame[NUMERIC_FEATURES[2]] - 0.2 * frame[NUMERIC_FEATURES[1]]
-    frame[LABEL] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame
 
 
 def instance(seed: int = 0) -> dict[str, object]:

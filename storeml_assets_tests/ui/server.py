@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +87,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def dev_home(tmp_path: Path, module: str, location: str) -> tuple[Path, Path]:
+    """(DAGSTER_HOME with the repository's dagster.yaml, a workspace.yaml loading ``module`` as ``location``)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        "  - python_module:\n"
+        f"      module_name: {module}\n"
+        f"      location_name: {location}\n"
+        f"      working_directory: {PROJECT_ROOT}\n"
+    )
+    return home, workspace
 
 
 def isolated_environment(pg_server_url: str, home: Path, **extra: str) -> tuple[dict[str, str], list[str]]:
