@@ -35,7 +35,7 @@ import polars as pl
 from storeml_assets.ml.gates import GateResult
 
 
-class Skip(Exception):  # noqa: N818 - it is a verdict, not an error
+class Skip(Exception):
     """The data cannot support the family, e.g. ``reviews has 0 rows < 200 (sentiment analysis needs
     reviews)``: the family is skipped with this reason, the rest of the graph runs."""
 
