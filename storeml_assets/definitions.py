@@ -4,6 +4,8 @@ import dagster as dg
 
 from storeml_assets.bundles import definitions as bundles
 from storeml_assets.features import definitions as features
+from storeml_assets.lifecycle.assets import build_family_defs
+from storeml_assets.lifecycle.registry import GENERIC_FAMILIES
 from storeml_assets.models import definitions as models
 from storeml_assets.monitoring import definitions as monitoring
 from storeml_assets.promotion import definitions as promotion
@@ -26,6 +28,7 @@ def build_definitions() -> dg.Definitions:
         models.defs,
         promotion.defs,
         monitoring.defs,
+        *(build_family_defs(family) for family in GENERIC_FAMILIES),
     )
 
 

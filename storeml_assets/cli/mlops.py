@@ -80,7 +80,7 @@ def show(kind: str, limit: int, as_json: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``storeml mlops ...`` to the command line."""
-    mlops = typer.Typer(help="Read the mlops views: decisions, model timeline, recent monitoring.",
+    mlops = typer.Typer(help="Read the mlops views: decisions, model timeline, recent monitoring, families, metrics.",
                         no_args_is_help=True)
 
     limit_opt = typer.Option(20, "--limit", "-n", help="At most this many rows.")
@@ -100,5 +100,15 @@ def register(app: typer.Typer) -> None:
     def monitoring(limit: int = limit_opt, as_json: bool = json_opt) -> None:
         """The latest value of each monitoring metric (the mlops view v_recent_monitoring)."""
         show("monitoring", limit, as_json)
+
+    @mlops.command()
+    def families(limit: int = limit_opt, as_json: bool = json_opt) -> None:
+        """Each model family's champion and headline metric, and its newest attempt (the view v_family_status)."""
+        show("families", limit, as_json)
+
+    @mlops.command()
+    def metrics(limit: int = limit_opt, as_json: bool = json_opt) -> None:
+        """Every metric of every model version, one row each (the mlops view v_model_metrics)."""
+        show("metrics", limit, as_json)
 
     app.add_typer(mlops, name="mlops")

@@ -1,9 +1,15 @@
 """Every model family of the code location. Adding a family: a new module declaring its
-:class:`~storeml_assets.lifecycle.family.ModelFamily`, and one line here."""
+:class:`~storeml_assets.lifecycle.family.ModelFamily` (a binary classifier over customer features) or its
+:class:`~storeml_assets.lifecycle.generic.GenericFamily` (a family in its own terms), and one line here."""
 
 from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.models import purchase_propensity
 
 FAMILIES: tuple[ModelFamily, ...] = (
     purchase_propensity.FAMILY,
+)
+
+#: Families judged in their own metrics, each in its own asset group (:mod:`storeml_assets.lifecycle.assets`).
+GENERIC_FAMILIES: tuple[GenericFamily, ...] = (
 )

@@ -58,7 +58,7 @@ def latest_drift(
     if model_name is None:
         query = sa.text(
             "select metric_id, metric_value, \"timestamp\", model_name, model_version from mlops.v_recent_monitoring "
-            "where metric_type = :t and metric_name = :n"
+            "where metric_type = :t and metric_name = :n order by \"timestamp\" desc, metric_id desc limit 1"
         )
         params: dict[str, Any] = {"t": metric_type, "n": metric_name}
     else:

@@ -68,6 +68,42 @@ def insert_model_version(
     return int(row[0])
 
 
+def insert_family_version(
+    conn: Connection,
+    *,
+    model_name: str,
+    mlflow_run_id: str,
+    model_version: str,
+    primary_metric: str,
+    primary_value: float | None,
+    training_rows: int,
+    training_window: tuple[datetime, datetime] | None,
+    metadata: Mapping[str, Any],
+) -> int:
+    """Insert a candidate of a family in its own terms (no binary-classifier columns) as ``staging``: its
+    headline metric in ``primary_metric``/``primary_value``, every metric in ``metadata``; returns the row id."""
+    row = conn.execute(
+        sa.text(
+            "insert into mlops.model_versions (model_name, mlflow_run_id, model_version, status, primary_metric, "
+            "primary_value, training_rows, training_window_start, training_window_end, metadata) values (:model_name, "
+            ":run_id, :version, :status, :metric, :value, :rows, :start, :end, cast(:metadata as jsonb)) returning id"
+        ),
+        {
+            "model_name": model_name,
+            "run_id": mlflow_run_id,
+            "version": str(model_version),
+            "status": STAGING,
+            "metric": primary_metric,
+            "value": to_jsonable(primary_value),
+            "rows": int(training_rows),
+            "start": training_window[0] if training_window else None,
+            "end": training_window[1] if training_window else None,
+            "metadata": to_json(metadata),
+        },
+    ).one()
+    return int(row[0])
+
+
 def model_version_row(conn: Connection, mlflow_run_id: str) -> dict[str, Any] | None:
     """The model_versions row of a run, or None."""
     row = conn.execute(

@@ -16,7 +16,7 @@ from storeml_assets.synthetic.loader import load
 from storeml_assets.synthetic.simulator import DEFAULT_END_DATE, SimulationConfig, simulate
 
 #: Bump when the simulator's output changes for the same config, so the UI flags the data as stale.
-SIMULATOR_CODE_VERSION = "1"
+SIMULATOR_CODE_VERSION = "2"
 
 
 class SimulatorConfig(dg.Config):

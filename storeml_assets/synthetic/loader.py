@@ -93,7 +93,7 @@ class LoadReport:
 
 def _load_ground_truth(cur: psycopg2.extensions.cursor, data: SimulatedData, report: LoadReport,
                        record: OnTable) -> None:
-    names = ["planted_bundles", "customer_propensity", "drift_spec"]
+    names = list(data.ground_truth)
     truncate(cur, [sql.Identifier(GROUND_TRUTH_SCHEMA, n) for n in names])
     for name in names:
         started = time.perf_counter()

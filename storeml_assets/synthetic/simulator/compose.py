@@ -16,6 +16,7 @@ from storeml_assets.synthetic.simulator.profiles import user_profiles
 from storeml_assets.synthetic.simulator.promotions import plan_codes, promotion_tables
 from storeml_assets.synthetic.simulator.sessions import build_sessions
 from storeml_assets.synthetic.simulator.storefront import storefront_tables
+from storeml_assets.synthetic.simulator.taste import appeal_truth, build_taste, taste_truth
 
 
 def simulate(config: SimulationConfig) -> SimulatedData:
@@ -33,13 +34,14 @@ def simulate(config: SimulationConfig) -> SimulatedData:
     timings["users"] = time.perf_counter() - t0
 
     plan = plan_codes(history)  # the codes the orders redeem
+    taste = build_taste(history, cat, customers.n)  # what each customer likes
 
     t0 = time.perf_counter()
-    orders = build_orders(history, cat, customers, plan)
+    orders = build_orders(history, cat, customers, plan, taste)
     timings["orders"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sessions = build_sessions(history, cat, customers, orders)
+    sessions = build_sessions(history, cat, customers, orders, taste)
     timings["sessions_interactions"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -83,6 +85,8 @@ def simulate(config: SimulationConfig) -> SimulatedData:
         "drift_spec": drift_truth(
             history, storefront["orders"], storefront["order_items"], sessions.user_sessions, customers.n
         ),
+        "customer_taste": taste_truth(taste, cat, customers.user_ids),
+        "product_appeal": appeal_truth(taste, cat),
     }
     timings["total"] = time.perf_counter() - t_all
     generated_at = datetime.now(UTC)  # wall clock; not part of any frame

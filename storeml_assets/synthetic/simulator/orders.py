@@ -23,6 +23,7 @@ from storeml_assets.synthetic.simulator.customers import Customers
 
 if TYPE_CHECKING:
     from storeml_assets.synthetic.simulator.promotions import PromoPlan
+    from storeml_assets.synthetic.simulator.taste import Taste
 
 #: a planted bundle: product indices and the per-order probability of buying them together
 Bundle = tuple[list[int], float]
@@ -60,8 +61,9 @@ class Orders:
         return len(self.it_order)
 
 
-def build_orders(history: History, cat: Catalog, customers: Customers, plan: PromoPlan) -> Orders:
-    """Each customer's orders, spread over their active days following the seasonal clock."""
+def build_orders(history: History, cat: Catalog, customers: Customers, plan: PromoPlan, taste: Taste) -> Orders:
+    """Each customer's orders, spread over their active days following the seasonal clock; the
+    products of each line follow the customer's ``taste``."""
     rng = history.stream(STREAM_ORDERS)
     cfg = history.cfg
     n_users = customers.n
@@ -74,7 +76,7 @@ def build_orders(history: History, cat: Catalog, customers: Customers, plan: Pro
     n_orders = len(o_time)
     o_post = (o_time >= history.cut_ts) if cfg.drift else np.zeros(n_orders, dtype=bool)
     o_channel = draw_channel(rng, o_post)
-    bundles, it_order, it_prod = _baskets(rng, cfg, cat, o_post)
+    bundles, it_order, it_prod = _baskets(rng, cfg, cat, o_post, o_user, taste)
     n_items = len(it_order)
     it_qty = np.searchsorted(np.array([0.82, 0.96, 1.0]), rng.random(n_items), side="right") + 1
     it_var, it_delta = pick_variant(rng, cat, it_prod)
@@ -119,10 +121,11 @@ def build_orders(history: History, cat: Catalog, customers: Customers, plan: Pro
 
 
 def _baskets(
-    rng: Rng, cfg: SimulationConfig, cat: Catalog, o_post: np.ndarray
+    rng: Rng, cfg: SimulationConfig, cat: Catalog, o_post: np.ndarray, o_user: np.ndarray, taste: Taste
 ) -> tuple[list[Bundle], np.ndarray, np.ndarray]:
     """The planted bundles, and the (order index, product index) of every distinct order line,
-    sorted by order then product. Baskets grow and shift to pricier products where ``o_post``."""
+    sorted by order then product. A line's product follows its customer's taste (one uniform draw
+    per line); baskets grow and shift to pricier products where ``o_post``."""
     n_orders = len(o_post)
     n_products = len(cat.price_cents)
     # both draws always happen so that the rows before the cut-over do not depend on ``drift``
@@ -132,12 +135,7 @@ def _baskets(
     k = np.minimum(k, 8)
     it_order = np.repeat(np.arange(n_orders), k)
     it_post = o_post[it_order]
-    u = rng.random(len(it_order))
-    it_prod = np.where(
-        it_post,
-        np.searchsorted(cat.premium_cum, u * cat.premium_cum[-1], side="right"),
-        np.searchsorted(cat.popularity_cum, u * cat.popularity_cum[-1], side="right"),
-    )
+    it_prod = taste.choose(rng.random(len(it_order)), o_user[it_order], it_post)
     bundles = plan_bundles(rng, cfg, cat, n_products)
     extra_orders = [it_order]
     extra_prods = [it_prod]

@@ -31,6 +31,7 @@ from storeml_assets.synthetic.simulator.config import (
 from storeml_assets.synthetic.simulator.customers import Customers
 from storeml_assets.synthetic.simulator.drift import Traffic, with_drift_traffic
 from storeml_assets.synthetic.simulator.orders import Orders
+from storeml_assets.synthetic.simulator.taste import BROWSE_STRENGTH, Taste
 
 #: seconds between the steps of an order session's funnel
 ORDER_STEP = 40
@@ -95,12 +96,13 @@ class Sessions:
     it_cart_t: np.ndarray  # add-to-cart time per order line
 
 
-def build_sessions(history: History, cat: Catalog, customers: Customers, orders: Orders) -> Sessions:
-    """Every session, ordered by start time, and every interaction, ordered by time."""
+def build_sessions(history: History, cat: Catalog, customers: Customers, orders: Orders, taste: Taste) -> Sessions:
+    """Every session, ordered by start time, and every interaction, ordered by time. Viewed products
+    follow the customer's ``taste`` at ``BROWSE_STRENGTH``."""
     rng = history.stream(STREAM_SESSIONS)
     osess = _order_sessions(rng, orders)
     w_user = np.cumsum((0.3 + customers.g) * np.maximum(customers.active_days, 1e-3))
-    browse = _browse_sessions(rng, history, cat, customers, orders.n, w_user)
+    browse = _browse_sessions(rng, history, taste, customers, orders.n, w_user)
     # visits: sessions that leave from a landing, search or category page without touching a
     # product (most storefront sessions). Their own stream, appended last: every draw above and
     # below keeps its values for the order and browse sessions.
@@ -109,7 +111,7 @@ def build_sessions(history: History, cat: Catalog, customers: Customers, orders:
     order_session = session_id_of[:orders.n]
     browse_session = session_id_of[orders.n:orders.n + len(browse.traffic)]
     user_interactions, it_cart_t, v_t = _interactions(
-        rng, cat, customers, orders, osess, browse, order_session, browse_session)
+        rng, taste, customers, orders, osess, browse, order_session, browse_session)
     return Sessions(user_sessions, user_interactions, order_session, browse, browse_session, v_t, it_cart_t)
 
 
@@ -129,7 +131,7 @@ def _order_sessions(rng: Rng, orders: Orders) -> _OrderSessions:
 
 
 def _browse_sessions(
-    rng: Rng, history: History, cat: Catalog, customers: Customers, n_orders: int, w_user: np.ndarray
+    rng: Rng, history: History, taste: Taste, customers: Customers, n_orders: int, w_user: np.ndarray
 ) -> Browse:
     """``BROWSE_SESSIONS_PER_ORDER`` per order, over customers by ``w_user`` (cumulative weight)."""
     n_browse = int(round(n_orders * BROWSE_SESSIONS_PER_ORDER))
@@ -141,7 +143,7 @@ def _browse_sessions(
     b_views = np.minimum(rng.geometric(0.4, n_browse), 12)
     v_sess = np.repeat(np.arange(n_browse), b_views)
     n_v = len(v_sess)
-    v_prod = pick(rng, cat.popularity_cum, n_v)
+    v_prod = taste.choose(rng.random(n_v), traffic.user[v_sess], strength=BROWSE_STRENGTH)
     v_click = rng.random(n_v) < 0.5
     v_cart = v_click & (rng.random(n_v) < 0.25)
     v_wish = v_click & (rng.random(n_v) < 0.12)
@@ -218,7 +220,7 @@ def _session_table(
 
 def _interactions(
     rng: Rng,
-    cat: Catalog,
+    taste: Taste,
     customers: Customers,
     orders: Orders,
     osess: _OrderSessions,
@@ -237,7 +239,7 @@ def _interactions(
     it_paid = ~orders.failed[it_order]
     ev_order = np.repeat(np.arange(orders.n), osess.e_views)
     ev_t = osess.start[ev_order] + within_group_index(osess.e_views) * step + rng.integers(0, 20, len(ev_order))
-    ev_prod = pick(rng, cat.popularity_cum, len(ev_order))
+    ev_prod = taste.choose(rng.random(len(ev_order)), o_user[ev_order], strength=BROWSE_STRENGTH)
     v_sess, v_prod, v_click, v_cart, v_wish = browse.v_sess, browse.v_prod, browse.v_click, browse.v_cart, browse.v_wish
     b_user = browse.user
     v_t = browse.start[v_sess] + browse.v_first * 30 + rng.integers(0, 15, len(v_sess))
