@@ -1,4 +1,4 @@
-"""`storeml demo`: migrate, simulate, materialize the whole graph, run every check, summarize.
+"""`storeml demo`: migrate, simulate a storefront, then run the whole graph on it (:mod:`storeml_assets.runner`).
 
 Every run goes through the project's Dagster instance (Postgres storage), so the runs, their
 materializations and check results are visible in the UI afterwards (`storeml dev`).
@@ -6,11 +6,9 @@ materializations and check results are visible in the UI afterwards (`storeml de
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -18,13 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from storeml_assets.db.locator import connection, database_url
-from storeml_assets.db.migrate import migrate
 from storeml_assets.home_lock import home_lock
-from storeml_assets.instance import use_project_instance
-from storeml_assets.io.pg_tables import qualified, quote
+from storeml_assets.io.pg_tables import qualified
 from storeml_assets.keys import (
-    DIMENSIONS_JOB,
-    EVENTS_JOB,
     MARTS_JOB,
     MONITORING_JOB_NAME,
     RETRAINING_JOB_NAME,
@@ -33,154 +27,38 @@ from storeml_assets.keys import (
     STOREFRONT_KEY,
 )
 from storeml_assets.mlops import decisions_since, drift_since, model_versions_since
-from storeml_assets.partitions import DAILY_PARTITIONS, EVENTS_BEFORE_TAG
-from storeml_assets.recovery import process_tags, recover_orphaned_runs
 from storeml_assets.resources.postgres import PostgresResource
-from storeml_assets.run_guard import execute_guarded
+from storeml_assets.runner import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    SLOT_WAIT_SECONDS,
+    BlockingCheckFailed,
+    Runner,
+    RunReport,
+    stage_table_rows,
+)
 from storeml_assets.settings import Settings
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-#: How long a run of the demo may wait for a concurrency-pool slot held by another run.
-SLOT_WAIT_SECONDS = 600.0
+__all__ = ["RANGE_END_TAG", "RANGE_START_TAG", "SLOT_WAIT_SECONDS", "BlockingCheckFailed", "Demo", "DemoReport",
+           "print_summary"]
+
+#: The demo's report is a run's report.
+DemoReport = RunReport
 
 
-class BlockingCheckFailed(RuntimeError):
-    """A blocking asset check failed; the message names each failing check."""
+class Demo(Runner):
+    """Simulates a storefront, then runs the storeml graph on it end to end, with progress on a console."""
 
-
-@dataclass
-class DemoReport:
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    stages: list[tuple[str, float]] = field(default_factory=list)
-    runs: list[tuple[str, str, bool]] = field(default_factory=list)
-    failed_checks: list[str] = field(default_factory=list)
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(seconds for _, seconds in self.stages)
-
-
-class Demo:
-    """Runs the storeml graph end to end, stage by stage, with progress on a console."""
+    command = "demo"
 
     def __init__(
         self, settings: Settings, console: Console, *, scale: str, drift: bool, seed: int, log_level: str = "WARNING"
     ) -> None:
-        self.settings = settings
-        #: Dagster's console log level inside the runs (the full logs are in the UI either way)
-        self.log_level = log_level
-        self.console = console
+        super().__init__(settings, console, log_level=log_level)
         self.scale = scale
         self.drift = drift
         self.seed = seed
-        self.report = DemoReport()
-        self._defs: dg.Definitions | None = None
-        self._instance: dg.DagsterInstance | None = None
         self._storefront_run_id: str | None = None
-        self.slot_wait_seconds = SLOT_WAIT_SECONDS
-
-    # -- plumbing -----------------------------------------------------------------------
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        with self.console.status(f"[bold]{name}[/] ..."):
-            yield
-        seconds = time.perf_counter() - started
-        self.report.stages.append((name, seconds))
-        self.console.print(f"[green]✓[/] {name} [dim]({seconds:.1f}s)[/]")
-
-    @property
-    def defs(self) -> dg.Definitions:
-        if self._defs is None:
-            from storeml_assets.definitions import build_definitions
-
-            self._defs = build_definitions()
-        return self._defs
-
-    @property
-    def instance(self) -> dg.DagsterInstance:
-        if self._instance is None:
-            self._instance = dg.DagsterInstance.get()
-        return self._instance
-
-    def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
-        job = self.defs.resolve_job_def(name)
-        config = {"loggers": {"console": {"config": {"log_level": self.log_level}}}, **(run_config or {})}
-        result = execute_guarded(
-            job,
-            instance=self.instance,
-            run_config=config,
-            tags={"storeml/demo": "true", **process_tags(self.settings.home), **(tags or {})},
-            slot_wait_seconds=self.slot_wait_seconds,
-            say=lambda line: self.console.print(f"  [yellow]{line}[/]", highlight=False),
-        )
-        failed = [
-            f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-            for ev in result.get_asset_check_evaluations()
-            if not ev.passed and ev.blocking
-        ]
-        self.report.runs.append((name, result.run_id, result.success))
-        if failed:
-            self.report.failed_checks += failed
-            raise BlockingCheckFailed(f"blocking check failed in {name}: {', '.join(failed)}")
-        if not result.success:
-            step_errors = [
-                f"{ev.step_key}: {_root_error(ev.event_specific_data.error)}"  # type: ignore[union-attr]
-                for ev in result.all_events
-                if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
-            ]
-            raise RuntimeError(f"{name} failed (run {result.run_id}): " + "; ".join(step_errors or ["see the run in the UI"]))
-
-    def run_events(self, start: date, end: date, *, before: date | None = None) -> None:
-        """One events run over the daily partitions ``start .. end``; each table's slice is replaced in one
-        transaction. ``before``: extract only the events before that day (the slice is still replaced)."""
-        tags = {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
-        if before is not None:
-            tags[EVENTS_BEFORE_TAG] = before.isoformat()
-        self.run_job(EVENTS_JOB, tags=tags)
-
-    def rebuild_events(self, start: date, end: date, *, before: date | None = None) -> None:
-        """Replace the event tables and facts with the new storefront's ``start .. end``, in one run.
-
-        The range is widened to every day the partitioned tables already hold, so each table is
-        replaced as a whole in one transaction: the previous storefront's rows stay until the new
-        ones are committed, and none of its partitions (another scale, seed or history) survives
-        beside the new ones.
-        """
-        first, last = self.held_days()
-        first_key, last_key = DAILY_PARTITIONS.get_first_partition_key(), DAILY_PARTITIONS.get_last_partition_key()
-        if first_key is None or last_key is None:
-            raise RuntimeError(f"no daily partitions: STOREML_PARTITIONS_START {DAILY_PARTITIONS.start:%Y-%m-%d} is in the future")
-        lo = max(min(start, first or start), date.fromisoformat(first_key))
-        hi = min(max(end, last or end), date.fromisoformat(last_key))
-        self.run_events(lo, hi, before=before)
-
-    def held_days(self) -> tuple[date | None, date | None]:
-        """First and last day held by any daily-partitioned table (None, None when they are empty)."""
-        graph = self.defs.resolve_asset_graph()
-        days: list[date] = []
-        with connection(database_url("storeml"), application_name="storeml-demo") as conn, conn.cursor() as cur:
-            for key in sorted(graph.get_all_asset_keys()):
-                node = graph.get(key)
-                column = node.metadata.get("partition_expr")
-                if node.partitions_def is None or not isinstance(column, str):
-                    continue
-                name = qualified(key.path[-2], key.path[-1])
-                cur.execute("select to_regclass(%s) is not null", (name,))
-                row = cur.fetchone()
-                if not (row and row[0]):
-                    continue
-                cur.execute(f"select min({quote(column)})::date, max({quote(column)})::date from {name}")
-                bounds = cur.fetchone()
-                days += [d for d in (bounds or ()) if d is not None]
-        return (min(days), max(days)) if days else (None, None)
-
-    def recover(self) -> None:
-        """Fail the runs a dead storeml process left STARTED in this home, and free their pool slots."""
-        report = recover_orphaned_runs(self.instance, self.settings.home, by="storeml demo")
-        for line in report.lines():
-            self.console.print(f"  [yellow]recovered:[/] {line}", highlight=False)
 
     def check_storefront_is_ours(self) -> None:
         """Refuse to go on when another run re-simulated the storefront after this demo's simulation."""
@@ -196,37 +74,31 @@ class Demo:
                 "ran; refusing to build and train on another storefront's data: run the demo again"
             )
 
+    def before_stage(self) -> None:
+        self.check_storefront_is_ours()
+
     # -- the demo -----------------------------------------------------------------------
-    def run(self) -> DemoReport:
+    def run(self) -> RunReport:
         """The whole demo, holding the data folder's lock (a second demo on this home refuses)."""
         with home_lock(self.settings.home, "demo"):
             return self._run()
 
-    def _run(self) -> DemoReport:
+    def _run(self) -> RunReport:
         from storeml_assets.synthetic.simulator import SimulationConfig
 
-        with self.stage("migrate databases"):
-            migrate(self.settings)
-            use_project_instance(self.settings)
-            self.recover()
+        self.prepare()
         sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
-        first_end = sim.cutover - timedelta(days=1) if self.drift else sim.end_date
         with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
             self.run_job(
                 SIMULATE_JOB,
                 run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
             )
             self._storefront_run_id = self.report.runs[-1][1]
-        with self.stage("sources: dimension tables + customer, product, calendar dimensions"):
-            self.check_storefront_is_ours()
-            self.run_job(DIMENSIONS_JOB)
-        with self.stage(f"sources: event partitions {sim.start_date} .. {first_end} + sales facts"):
-            self.check_storefront_is_ours()
-            self.rebuild_events(sim.start_date, sim.end_date, before=sim.cutover if self.drift else None)
-        with self.stage("marts: top products, bundle rules"):
-            self.check_storefront_is_ours()
-            self.run_job(MARTS_JOB)
-        self._ml_cycle("first model" if self.drift else "model")
+        self.run_stages(
+            (sim.start_date, sim.end_date),
+            before=sim.cutover if self.drift else None,
+            ml_label="first model" if self.drift else "model",
+        )
         if self.drift:
             with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
                 self.check_storefront_is_ours()
@@ -235,13 +107,6 @@ class Demo:
                 self.run_job(MARTS_JOB)
             self._drift_cycle()
         return self.report
-
-    def _ml_cycle(self, label: str) -> None:
-        with self.stage(f"{label}: features, training, six gates"):
-            self.check_storefront_is_ours()
-            self.run_job(RETRAINING_JOB_NAME)
-        with self.stage("monitoring: drift and coverage"):
-            self.run_job(MONITORING_JOB_NAME)
 
     def _drift_cycle(self) -> None:
         with self.stage("monitoring after the drifted period"):
@@ -257,14 +122,6 @@ class Demo:
         with dg.build_sensor_context(instance=self.instance, resources=self.defs.resources, definitions=self.defs) as context:
             data = sensor.evaluate_tick(context)
         return list(data.run_requests or [])
-
-
-def _root_error(error: Any) -> str:
-    """First line of the innermost cause of a step's error (the database's message, not Dagster's wrapper)."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    lines = (getattr(error, "message", "") or "").strip().splitlines()
-    return lines[0] if lines else "see the run in the UI"
 
 
 # -- the summary ----------------------------------------------------------------------------
@@ -345,13 +202,29 @@ def _print_summary(
         for name, gate in items:
             mark = "[green]pass[/]" if gate.get("passed") else "[red]fail[/]"
             console.print(f"   {mark} {name}: {gate.get('reason', '')}")
+    if report.families:
+        console.print(purposes_table(report))
     stages = Table(title="wall time per stage", title_justify="left")
-    stages.add_column("stage")
-    stages.add_column("seconds", justify="right")
-    for name, seconds in report.stages:
-        stages.add_row(name, f"{seconds:.1f}")
-    stages.add_row("[bold]total[/]", f"[bold]{report.total_seconds:.1f}[/]")
+    stages.add_column("stage", ratio=1, overflow="fold")
+    for column in ("seconds", "rows", "rows/s"):
+        stages.add_column(column, justify="right", no_wrap=True)
+    for row in stage_table_rows(report):
+        stages.add_row(*row)
+    stages.add_row("[bold]total[/]", f"[bold]{report.total_seconds:.1f}[/]", "", "")
     console.print(stages)
+
+
+def purposes_table(report: RunReport) -> Table:
+    """Which ML purposes this run served: each family trained, skipped (with the reason) or failed."""
+    table = Table(title="ML purposes", title_justify="left")
+    table.add_column("purpose")
+    table.add_column("family")
+    table.add_column("status", ratio=1, overflow="fold")
+    colours = {"trained": "green", "skipped": "yellow", "failed": "red"}
+    for outcome in report.families:
+        reason = f": {outcome.reason}" if outcome.reason else ""
+        table.add_row(outcome.purpose, outcome.family, f"[{colours[outcome.status]}]{outcome.status}[/]{reason}")
+    return table
 
 
 #: The model table's headers, each at most 8 characters wide so the table reads in 80 columns.

@@ -7,11 +7,14 @@ from datetime import datetime
 import dagster as dg
 
 from storeml_assets.settings import get_settings
+from storeml_assets.sources.partitions import data_partitions_start
 
-#: First day of the daily partitions of event tables (settings: ``STOREML_PARTITIONS_START``).
-PARTITIONS_START = get_settings().partitions_start
+#: First day of the daily partitions of event tables: ``STOREML_PARTITIONS_START``, else in external mode the
+#: day of the storefront's first order.
+PARTITIONS_START = data_partitions_start(get_settings())
 
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+#: Daily partitions; a day ends at midnight in ``STOREML_DAY_TIMEZONE`` (UTC by default).
+DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone=get_settings().day_timezone)
 
 #: Run tag (YYYY-MM-DD): an events run extracts only the events before this day, while still
 #: replacing every partition of its range (later partitions become empty). The demo's first period

@@ -112,6 +112,20 @@ def _env_date(name: str, default: str) -> str:
         raise SettingsError(f"{name} must be a date (YYYY-MM-DD), got {raw!r}") from None
 
 
+def _env_timezone(name: str, default: str) -> str:
+    """An IANA time zone name (``Europe/Berlin``), checked against the zone database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {raw!r}") from None
+    return raw
+
+
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, "").strip().lower() or default
     if value not in choices:
@@ -151,6 +165,10 @@ class Settings:
     retrain_sensor_interval_seconds: int = 60
     #: First day of the daily partitions of the event tables (YYYY-MM-DD).
     partitions_start: str = DEFAULT_PARTITIONS_START
+    #: True when ``STOREML_PARTITIONS_START`` is set; else, in external mode, the first order's day is the start.
+    partitions_start_set: bool = False
+    #: IANA time zone whose midnight separates two days of the daily partitions (``STOREML_DAY_TIMEZONE``).
+    day_timezone: str = "UTC"
     #: Default simulator scale offered in the UI.
     scale: str = "small"
     #: Overrides of the source tables' minimum row counts (``STOREML_MIN_ROWS``).
@@ -216,6 +234,8 @@ class Settings:
             retrain_bootstrap=_env_bool("STOREML_RETRAIN_BOOTSTRAP", True),
             retrain_sensor_interval_seconds=int(_env_float("STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS", 60, minimum=1)),
             partitions_start=_env_date("STOREML_PARTITIONS_START", DEFAULT_PARTITIONS_START),
+            partitions_start_set=bool(os.environ.get("STOREML_PARTITIONS_START", "").strip()),
+            day_timezone=_env_timezone("STOREML_DAY_TIMEZONE", "UTC"),
             scale=_env_choice("STOREML_SCALE", "small", SIMULATOR_SCALES),
             min_rows=_env_min_rows("STOREML_MIN_ROWS"),
             mlflow_tracking_uri=os.environ.get("STOREML_MLFLOW_TRACKING_URI", "").strip() or None,

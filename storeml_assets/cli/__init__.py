@@ -7,6 +7,7 @@
 - :mod:`~storeml_assets.cli.dev`: ``storeml dev`` (Dagster UI and daemon), ``storeml mlflow``
 - :mod:`~storeml_assets.cli.doctor`: ``storeml doctor`` (are the source databases ready?)
 - :mod:`~storeml_assets.cli.demo`: ``storeml demo`` (simulate, run the whole graph, summarise)
+- :mod:`~storeml_assets.cli.run`: ``storeml run`` (the whole graph or a selection on the configured sources)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import typer
 
 from storeml_assets.cli import check, db, demo, dev, doctor, mlops, rules, serve
+from storeml_assets.cli import run as run_cli
 from storeml_assets.console import LOG_FILE_NAME, configure_logging, print_error
 from storeml_assets.db.embedded import EmbeddedPostgresError
 from storeml_assets.db.locator import DatabaseUnreachableError
@@ -55,6 +57,7 @@ def root(
 dev.register(app)
 doctor.register(app)
 demo.register(app)
+run_cli.register(app)
 serve.register(app)
 
 

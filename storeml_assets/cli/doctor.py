@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def doctor() -> None:
-        """Check every source database: reachable, tables and row counts, ML readiness. Exit 0 only when ready."""
+        """Check every source database: reachable, tables and row counts, which ML purposes are ready. Exit 0 when the
+        required tables are."""
         from rich.table import Table
 
         from storeml_assets.sources.doctor import examine
@@ -33,11 +34,14 @@ def register(app: typer.Typer) -> None:
             readiness.add_column(column)
         for item in report.readiness:
             shown = "missing" if item.rows is None else f"{item.rows:,}"
-            mark = "[green]yes[/]" if item.ready else "[red]no[/]"
+            mark = "[green]yes[/]" if item.ready else "[yellow]skipped[/]"
             readiness.add_row(item.purpose, item.table, shown, f"{item.minimum:,}+", mark)
         console.print(readiness)
+        for item in report.skipped:
+            console.print(f"[yellow]skipped:[/] {item.reason}", highlight=False)
         if report.ready:
-            console.print("[bold green]ready[/]: every source database is reachable and has enough data")
+            console.print("[bold green]ready[/]: every source database is reachable and the required tables "
+                          "(users, products, orders, order items) have enough data")
         else:
             console.print("[bold red]not ready[/]: see the rows marked above")
             raise typer.Exit(1)

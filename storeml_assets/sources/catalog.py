@@ -261,6 +261,11 @@ CATALOG: dict[str, SourceTable] = _t(
     ),
 )
 
+#: The tables every storefront must have: customers, the catalog and its orders with their lines. Their
+#: minimum-rows checks block; the other tables are optional (a real storefront may lack carts, promotions,
+#: wishlists, sessions, interactions, reviews or payments): what needs them skips itself, with the reason.
+REQUIRED_TABLES: tuple[str, ...] = ("users", "products", "orders", "order_items")
+
 #: ML readiness per purpose, as `storeml doctor` reports it: (table, minimum rows, purpose).
 READINESS: tuple[tuple[str, int, str], ...] = (
     ("users", 100, "customer segmentation"),

@@ -7,7 +7,7 @@ from storeml_assets.keys import MIN_ROWS_CHECK, PRIMARY_KEY_CHECK, raw_key
 from storeml_assets.partitions import partition_range
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.sources import integrity
-from storeml_assets.sources.catalog import CATALOG, SourceTable, min_rows_for
+from storeml_assets.sources.catalog import CATALOG, REQUIRED_TABLES, SourceTable, min_rows_for
 from storeml_assets.sources.extract import Window
 from storeml_assets.sources.resources import StorefrontSources
 
@@ -40,8 +40,10 @@ def table_check_specs(table: SourceTable) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             MIN_ROWS_CHECK,
             asset=key,
-            blocking=True,
-            description=f"At least {min_rows_for(table):,} rows (blocking: downstream assets wait for it).",
+            blocking=table.name in REQUIRED_TABLES,
+            description=f"At least {min_rows_for(table):,} rows "
+            + ("(blocking: downstream assets wait for it)." if table.name in REQUIRED_TABLES else
+               "(a warning: the table is optional; what needs it skips itself)."),
         ),
         dg.AssetCheckSpec(
             PRIMARY_KEY_CHECK,
@@ -140,7 +142,8 @@ def build_source_checks() -> list[dg.AssetChecksDefinition]:
                     severity = dg.AssetCheckSeverity.WARN
                 else:
                     result = evaluate_check(conn, table, check_key.name)
-                    severity = dg.AssetCheckSeverity.ERROR
+                    optional = check_key.name == MIN_ROWS_CHECK and table.name not in REQUIRED_TABLES
+                    severity = dg.AssetCheckSeverity.WARN if optional else dg.AssetCheckSeverity.ERROR
                 yield dg.AssetCheckResult(
                     check_name=check_key.name,
                     asset_key=check_key.asset_key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -92,13 +93,29 @@ def outside_rows_queries(table: SourceTable) -> tuple[str, str]:
     return counts, sample
 
 
+def _exists(cur: Any, table: SourceTable) -> bool:
+    """Whether the storefront has ``table`` (and, for a child table, its parent) on the cursor's database."""
+    names = [table.name] + ([table.event_time_from[0]] if table.event_time_from else [])
+    for name in names:
+        cur.execute("select to_regclass($1) is not null", [quote(name)])
+        row = cur.fetchone()
+        if not (row and row[0]):
+            return False
+    return True
+
+
 def count_outside(url: str, table: SourceTable, window: Window) -> OutsideRows:
-    """How many rows of ``table`` at ``url`` lie outside ``window`` (the partitions' range), with a sample."""
+    """How many rows of ``table`` at ``url`` lie outside ``window`` (the partitions' range), with a sample.
+
+    A table the storefront does not have (external mode) has no rows outside.
+    """
     counts_sql, sample_sql = outside_rows_queries(table)
     params = [window.start, window.end]
     with adbc_connection(url, application_name="storeml-extract") as conn:
         with conn.cursor() as cur:
             cur.execute("set transaction read only")
+            if _external() and not _exists(cur, table):
+                return OutsideRows(0, 0, 0, ())
             cur.execute(counts_sql, params)
             row = cur.fetchone()
             before, after, undated = (int(v or 0) for v in (row or (0, 0, 0)))
@@ -110,13 +127,36 @@ def count_outside(url: str, table: SourceTable, window: Window) -> OutsideRows:
     return OutsideRows(before, after, undated, sample)
 
 
+def _external() -> bool:
+    from storeml_assets.settings import get_settings
+
+    return get_settings().source_mode == "external"
+
+
 def extract(url: str, table: SourceTable, window: Window | None = None) -> pa.Table:
-    """Rows of ``table`` from its source database at ``url``, in a read-only transaction."""
+    """Rows of ``table`` from its source database at ``url``, in a read-only transaction.
+
+    In external mode (a real storefront, :mod:`storeml_assets.sources.external`): an absent table reads as
+    no rows of the contract's columns, missing contract columns as nulls, and text ``*_id`` columns as
+    stable integers.
+    """
+    external = _external()
     query, params = extract_query(table, window)
     with adbc_connection(url, application_name="storeml-extract") as conn:
         with conn.cursor() as cur:
             cur.execute("set transaction read only")
+            if external and not _exists(cur, table):
+                conn.rollback()
+                from storeml_assets.sources.external import empty_table
+
+                return empty_table(table)
             cur.execute(query, params or None)
             data = cur.fetch_arrow_table()
         conn.rollback()
-    return normalize_result(data)
+    data = normalize_result(data)
+    if external:
+        from storeml_assets.sources.external import add_missing_columns, integer_ids
+
+        data, _ = add_missing_columns(table, data)
+        data, _ = integer_ids(table, data)
+    return data

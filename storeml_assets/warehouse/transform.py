@@ -189,18 +189,34 @@ def successful_payments(payments: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Order statuses of orders that were never paid, when the storefront has no payments table.
+UNPAID_STATUSES = ("payment_failed", "cancelled", "canceled")
+
+
+def orders_as_payments(orders: pl.DataFrame) -> pl.DataFrame:
+    """For a storefront without a payments table: every order not failed or cancelled counts as paid once,
+    its ``transaction_id`` the ``order_id`` and its payment type unknown."""
+    status = pl.col("status").cast(pl.String).str.strip_chars().str.to_lowercase()
+    return orders.filter(status.is_null() | ~status.is_in(UNPAID_STATUSES)).select(
+        pl.col("order_id").cast(pl.Int64),
+        pl.col("order_id").cast(pl.Int64).alias("transaction_id"),
+        pl.lit(None, dtype=pl.String).alias("payment_type"),
+    )
+
+
 def build_transactions(
-    orders: pl.DataFrame, order_items: pl.DataFrame, transactions: pl.DataFrame
+    orders: pl.DataFrame, order_items: pl.DataFrame, transactions: pl.DataFrame, *, without_payments: bool = False
 ) -> pl.DataFrame:
     """One row per order with a successful payment; amount = sum of its lines' ``line_total``.
 
     ``transactions`` are the source payments (``raw.transactions``); they may cover more orders
     than ``orders`` (e.g. one day more, for payments processed after midnight): only payments of
-    the given orders are used.
+    the given orders are used. ``without_payments``: the storefront has no payments table, so
+    :func:`orders_as_payments` stands in for them.
     """
     require_columns(orders, "orders", RAW_ORDERS_COLUMNS)
     require_columns(order_items, "order_items", ("order_id", "line_total"))
-    paid = successful_payments(transactions)
+    paid = orders_as_payments(orders) if without_payments else successful_payments(transactions)
     amounts = (
         order_items.select(pl.col("order_id").cast(pl.Int64), pl.col("line_total").cast(MONEY))
         .group_by("order_id")
