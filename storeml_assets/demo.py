@@ -204,6 +204,8 @@ def _print_summary(
             console.print(f"   {mark} {name}: {gate.get('reason', '')}")
     if report.families:
         console.print(purposes_table(report))
+    for reason in report.skipped:
+        console.print(f"[yellow]skipped:[/] {reason}", highlight=False)
     stages = Table(title="wall time per stage", title_justify="left")
     stages.add_column("stage", ratio=1, overflow="fold")
     for column in ("seconds", "rows", "rows/s"):

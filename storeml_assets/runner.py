@@ -99,6 +99,8 @@ class RunReport:
     families: list[FamilyOutcome] = field(default_factory=list)
     #: Rows written per run id (sum of ``dagster/row_count`` of its materializations).
     rows_by_run: dict[str, int] = field(default_factory=dict)
+    #: Purposes the extracted data cannot support, each with its reason (``reviews has 0 rows < 200 (...)``).
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def stages(self) -> list[tuple[str, float]]:
@@ -319,6 +321,7 @@ class Runner:
             with self.stage(f"sources: event partitions {start} .. {shown_end} + sales facts"):
                 self.before_stage()
                 self.rebuild_events(start, end, before=before)
+            self.note_readiness()
         if "marts" in self.selected_stages:
             with self.stage("marts: top products, bundle rules"):
                 self.before_stage()
@@ -328,6 +331,15 @@ class Runner:
         if "monitoring" in self.selected_stages:
             with self.stage("monitoring: drift and coverage"):
                 self.run_job(MONITORING_JOB_NAME)
+
+    def note_readiness(self) -> None:
+        """Which purposes the extracted tables support (as `storeml doctor` judges the sources); says the skipped."""
+        from storeml_assets.sources.doctor import readiness_rows
+
+        rows = readiness_rows(raw_row_counts())
+        self.report.skipped = list(dict.fromkeys(row.reason for row in rows if not row.ready))
+        for reason in self.report.skipped:
+            self.say(f"[yellow]skipped:[/] {reason}")
 
     def ml_stage(self, label: str) -> None:
         """The retraining job of every registered family; a skipped or failed family does not stop the others.
@@ -376,6 +388,24 @@ def rows_written(result: dg.ExecuteInProcessResult) -> int:
         if value is not None and isinstance(value.value, int):
             total += value.value
     return total
+
+
+def raw_row_counts() -> dict[str, int | None]:
+    """Rows of every extracted source table in ``raw`` (None: not extracted)."""
+    from storeml_assets.sources.catalog import CATALOG
+
+    counts: dict[str, int | None] = {}
+    with connection(database_url("storeml"), application_name="storeml-run") as conn, conn.cursor() as cur:
+        for name in CATALOG:
+            cur.execute("select to_regclass(%s) is not null", (qualified("raw", name),))
+            row = cur.fetchone()
+            if not (row and row[0]):
+                counts[name] = None
+                continue
+            cur.execute(f"select count(*) from {qualified('raw', name)}")
+            found = cur.fetchone()
+            counts[name] = int(found[0]) if found else 0
+    return counts
 
 
 def skip_reasons(instance: dg.DagsterInstance, run_id: str) -> list[str]:

@@ -45,6 +45,7 @@ def report_json(report: Any, error: str | None) -> dict[str, Any]:
             {"family": f.family, "purpose": f.purpose, "status": f.status, "reason": f.reason} for f in report.families
         ],
         "failed_checks": list(report.failed_checks),
+        "skipped": list(report.skipped),
     }
 
 
