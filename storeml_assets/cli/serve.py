@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import typer
 
@@ -57,7 +62,27 @@ def register(app: typer.Typer) -> None:
 
                 uvicorn.run(create_app(config), host=host, port=port, access_log=access_log, log_level="info")
             else:
-                uvicorn.run("storeml_assets.serving.app:create_app", factory=True, host=host, port=port,
-                            workers=workers, access_log=access_log, log_level="info")
+                with _shared_metrics_dir():
+                    uvicorn.run("storeml_assets.serving.app:create_app", factory=True, host=host, port=port,
+                                workers=workers, access_log=access_log, log_level="info")
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Workers share their Prometheus metrics through files (prometheus_client's multiprocess mode): in
+    ``PROMETHEUS_MULTIPROC_DIR`` when the deployment sets it (it must be empty at start), else in a
+    temporary folder removed when the server stops. The workers inherit the variable."""
+    from storeml_assets.serving.metrics import MULTIPROC_DIR_ENV
+
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="storeml-serve-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR_ENV]
+        shutil.rmtree(folder, ignore_errors=True)

@@ -124,6 +124,7 @@ def create_app(config: ServeConfig | None = None, families: Sequence[ServedFamil
         state.prediction_log.start()
         for batcher in state.batchers.values():
             batcher.start()
+        state.metrics.start()
         try:
             yield
         finally:
@@ -131,6 +132,7 @@ def create_app(config: ServeConfig | None = None, families: Sequence[ServedFamil
                 batcher.stop()
             state.champions.stop()
             state.prediction_log.stop()
+            state.metrics.stop()
             state.engine.dispose()
 
     app = FastAPI(

@@ -74,6 +74,8 @@ class LogHealth(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
+    worker_pid: int = Field(description="The process that answered (with several workers, each has its own "
+                                        "models, pool and prediction-log state).")
     models: dict[str, ModelHealth]
     registry_error: str | None
     pool: PoolHealth

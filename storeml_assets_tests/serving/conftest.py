@@ -29,7 +29,7 @@ from storeml_assets.settings import ALL_DATABASES, DATABASE_URL_ENV
 from storeml_assets_tests.serving.frames import feature_frame
 
 FAMILY = "purchase_propensity"
-PORTS = range(24418, 24431)
+PORTS = range(24700, 24750)
 
 #: Starts the API like ``storeml serve`` does, with a fast poll and a small log queue so tests see drops.
 LAUNCHER = """

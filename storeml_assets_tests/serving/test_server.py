@@ -82,7 +82,7 @@ def test_prediction_log_rows_arrive(stack: Stack) -> None:
     request_id = uuid.uuid4().hex
     with httpx.Client(timeout=10) as client:
         assert _predict(stack, client, rows=4, request_id=request_id).status_code == 200
-    query = "select model_name, model_version, family, input ? 'frequency', confidence from mlops.predictions " \
+    query = "select model_name, model_version, family, input ? 'frequency', confidence from mlops.v_predictions " \
             "where request_id = %s"
     wait_for(lambda: len(stack.storeml_query(query, (request_id,))) == 4, 30, "the logged rows")
     rows = stack.storeml_query(query, (request_id,))
@@ -181,7 +181,7 @@ def test_database_outage_inline_predictions_keep_working_and_log_resumes(stack: 
                  "the queue to drain after recovery")
         assert client.get(stack.base + "/health").json()["prediction_log"]["last_error"] is None
         assert _predict(stack, client, rows=2, request_id=after_id).status_code == 200
-    count = "select count(*) from mlops.predictions where request_id = %s"
+    count = "select count(*) from mlops.v_predictions where request_id = %s"
     wait_for(lambda: stack.storeml_query(count, (after_id,))[0][0] == 2, 60, "the log to resume after recovery")
     held = stack.storeml_query(count, (outage_id,))[0][0]
     assert 0 < int(held) < 80  # type: ignore[call-overload]  # queued during the outage: written; beyond the queue: dropped

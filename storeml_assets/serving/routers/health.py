@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response, status
 
 from storeml_assets.serving.deps import State
@@ -27,6 +29,7 @@ def health(state: State) -> HealthResponse:
     log = state.prediction_log
     return HealthResponse(
         status="ok",
+        worker_pid=os.getpid(),
         models=models,
         registry_error=state.champions.registry_error,
         pool=PoolHealth(size=state.config.pool_size, checked_out=int(getattr(pool, "checkedout", lambda: 0)())),

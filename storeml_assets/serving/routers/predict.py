@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from storeml_assets.mlops.predictions import PredictionRow
+from storeml_assets.mlops.predictions import PredictionRequest
 from storeml_assets.serving import database
 from storeml_assets.serving.batching import ChampionNotLoadedError
 from storeml_assets.serving.deps import ServingState, State, require_token
@@ -60,12 +60,9 @@ async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dic
     now = datetime.now(UTC)
     outputs = result.outputs
     if state.config.log_predictions:
-        state.prediction_log.offer([
-            PredictionRow(family=family.name, model_name=family.registered_model, model_version=result.version,
-                          input=row, output=out, confidence=out.get("confidence"), latency_ms=latency_ms,
-                          request_id=request_id, timestamp=now)
-            for row, out in zip(rows, outputs, strict=True)
-        ])
+        state.prediction_log.offer(PredictionRequest(
+            family=family.name, model_name=family.registered_model, model_version=result.version,
+            request_id=request_id, timestamp=now, latency_ms=latency_ms, inputs=rows, outputs=outputs))
     predictions = [Prediction(**out, customer_id=ids[i] if ids else None) for i, out in enumerate(outputs)]
     return PredictResponse(model=family.registered_model, version=result.version, request_id=request_id,
                            predictions=predictions)
