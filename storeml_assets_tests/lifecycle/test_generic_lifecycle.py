@@ -2,6 +2,7 @@
 candidate (MLflow run, pyfunc model, ``challenger``) -> six gates -> ``champion`` -> output table -> drift
 rows; a retrain on the same data is rejected; a table below its minimum skips the family and nothing else."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.lifecycle.generic import Skip, require_rows
+from storeml_assets.lifecycle.summary import family_lines
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets_tests.lifecycle.toy_family import FAMILY
@@ -48,6 +50,7 @@ def test_a_generic_family_is_trained_judged_promoted_served_and_monitored(storef
     assert {defs.resolve_assets_def(k).group_names_by_key[k] for k in job.asset_layer.executable_asset_keys} == {
         "order_value"}
     instance = dg.DagsterInstance.ephemeral()
+    started = datetime.now(UTC)
 
     first = job.execute_in_process(instance=instance)
     assert first.success
@@ -78,6 +81,12 @@ def test_a_generic_family_is_trained_judged_promoted_served_and_monitored(storef
     metrics = _rows(url, "select metric_name, is_primary from mlops.v_model_metrics where model_name = 'order_value'")
     assert ("mae", True) in [(r.metric_name, r.is_primary) for r in metrics]
 
+    # the run summary's line: version, the headline metric beside the baseline, the decision
+    with PostgresResource(database="storeml").connect() as conn:
+        lines = family_lines(conn, instance, started, classic=(), generic=(FAMILY,))
+    assert [(line.family, line.version, line.decision) for line in lines] == [("order_value", version, "promote")]
+    assert lines[0].metrics.startswith("mae ") and "(training_mean " in lines[0].metrics
+
     # the same data and code again: a new version, rejected by no_regression, the champion stays
     second = job.execute_in_process(instance=instance)
     assert second.success
@@ -101,7 +110,9 @@ def test_a_table_below_its_minimum_skips_the_family_and_says_why(storefront: dic
     with PostgresResource(database="storeml").connect() as conn:
         conn.execute(sa.text("delete from raw.orders where order_id > (select min(order_id) + 9 from raw.orders)"))
     defs = _defs(tracking)
-    result = defs.resolve_job_def(FAMILY.job_name).execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    instance = dg.DagsterInstance.ephemeral()
+    started = datetime.now(UTC)
+    result = defs.resolve_job_def(FAMILY.job_name).execute_in_process(instance=instance)
     assert result.success
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert FAMILY.model_key not in materialized and FAMILY.promotion_key not in materialized
@@ -111,6 +122,9 @@ def test_a_table_below_its_minimum_skips_the_family_and_says_why(storefront: dic
     assert reasons == ["orders has 10 rows < 200 (order-value estimates need orders)"]
     drift = _metadata(result, FAMILY.drift_key)
     assert drift["skipped"] == reasons[0]
+    with PostgresResource(database="storeml").connect() as conn:
+        lines = family_lines(conn, instance, started, classic=(), generic=(FAMILY,))
+    assert [line.text() for line in lines] == [f"order_value          skipped: {reasons[0]}"]
 
 
 def test_require_rows_names_the_table_its_count_and_the_purpose() -> None:
