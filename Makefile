@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SCALE ?= small
 
-.PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator bench-serve clean-db
+.PHONY: install dev demo test test-fast lint typecheck bench bench-io bench-rules bench-simulator bench-serve bench-models clean-db
 
 ## install: create .venv and install storeml with its dev tools (pinned by constraints.txt); write the
 ## git-ignored .env that points plain `dagster` commands in this checkout at the project's instance
@@ -46,6 +46,13 @@ bench-rules:
 
 bench-simulator:
 	$(BIN)/python -m benchmarks.bench_simulator --scale large
+
+## bench-models: training/scoring time and peak memory of each model family beside its baselines
+## (SCALE=small by default; `make bench-models SCALE=large` for the large storefront)
+MODEL_BENCHES ?= sentiment segmentation recommendations forecasting
+bench-models:
+	@for family in $(MODEL_BENCHES); do echo "== $$family ($(SCALE))"; \
+	  $(BIN)/python -m benchmarks.bench_$$family --scale $(SCALE) || exit 1; done
 
 ## bench-serve: storeml serve against `mlflow models serve` on the same champion (needs wrk: apt-get install -y wrk)
 bench-serve:
