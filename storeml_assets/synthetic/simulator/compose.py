@@ -85,6 +85,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
         "drift_spec": drift_truth(
             history, storefront["orders"], storefront["order_items"], sessions.user_sessions, customers.n
         ),
+        "review_sentiment": storefront["review_sentiment"],
         "customer_taste": taste_truth(taste, cat, customers.user_ids),
         "product_appeal": appeal_truth(taste, cat),
     }

@@ -1,5 +1,6 @@
 """The storefront's own tables (random stream ``STREAM_STOREFRONT``): orders, order items,
-payment transactions, and reviews whose text carries the rating's sentiment."""
+payment transactions, and reviews (their text on its own stream, see ``reviews``) with the
+planted truth of their sentiment (``review_sentiment``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from storeml_assets.synthetic import vocab
+from storeml_assets.synthetic.simulator import reviews
 from storeml_assets.synthetic.simulator.catalogue import Catalog
 from storeml_assets.synthetic.simulator.common import (
     STREAM_STOREFRONT,
@@ -74,12 +76,14 @@ def storefront_tables(
         "orders": orders_frame,
         "order_items": order_items,
         "transactions": transactions,
-        "reviews": _reviews(rng, history, cat, customers, orders),
+        **dict(zip(("reviews", "review_sentiment"), _reviews(rng, history, cat, customers, orders), strict=True)),
     }
 
 
-def _reviews(rng: Rng, history: History, cat: Catalog, customers: Customers, orders: Orders) -> pl.DataFrame:
-    """Delivered or returned order lines, one review per (user, product), after delivery."""
+def _reviews(
+    rng: Rng, history: History, cat: Catalog, customers: Customers, orders: Orders
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Delivered or returned order lines, one review per (user, product), after delivery; and their truth."""
     it_order, it_prod, o_user, status = orders.it_order, orders.it_prod, orders.user, orders.status
     n_products = len(cat.price_cents)
     reviewable = np.isin(status[it_order], ("delivered", "returned")) & (rng.random(orders.n_items) < REVIEW_RATE)
@@ -96,43 +100,37 @@ def _reviews(rng: Rng, history: History, cat: Catalog, customers: Customers, ord
     returned = status[it_order[r_item]] == "returned"
     score = 4.0 + cat.quality[it_prod[r_item]] + rng.normal(0, 1.0, len(r_item)) - 2.0 * returned
     rating = np.clip(np.round(score), 1, 5).astype(np.int16)
-    return _reviews_frame(rng, cat, r_item, r_time, rating, orders, customers.user_ids)
+    return _reviews_frame(history, cat, r_item, r_time, rating, orders, customers.user_ids)
 
 
 def _reviews_frame(
-    rng: Rng,
+    history: History,
     cat: Catalog,
     r_item: np.ndarray,
     r_time: np.ndarray,
     rating: np.ndarray,
     orders: Orders,
     user_ids: np.ndarray,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The reviews, their text written by :mod:`~storeml_assets.synthetic.simulator.reviews` on its own
+    stream, and ``ground_truth.review_sentiment``."""
     it_order = orders.it_order
     n = len(r_item)
-    sentiment = np.where(rating <= 2, "negative", np.where(rating == 3, "neutral", "positive"))
-    titles = np.empty(n, dtype=object)
-    bodies = np.empty(n, dtype=object)
     prod = orders.it_prod[r_item]
-    pick_ = rng.integers(0, 1_000_000, (n, 3))
-    for cls in ("negative", "neutral", "positive"):
-        idx = np.nonzero(sentiment == cls)[0]
-        t_bank = np.array(vocab.REVIEW_TITLES[cls], dtype=object)
-        o_bank = vocab.REVIEW_OPENINGS[cls]
-        c_bank = np.array(vocab.REVIEW_CLOSINGS[cls], dtype=object)
-        titles[idx] = t_bank[pick_[idx, 0] % len(t_bank)]
-        opening = [o_bank[k % len(o_bank)].format(noun=noun) for k, noun in zip(pick_[idx, 1], cat.nouns[prod[idx]], strict=True)]
-        bodies[idx] = np.char.add(np.char.add(np.array(opening, dtype=str), " "), c_bank[pick_[idx, 2] % len(c_bank)].astype(str)) if len(idx) else []
-    return pl.DataFrame(
+    category = np.array(cat.top_name_by_leaf, dtype=object)[cat.category_index[prod]] if n else np.array([], dtype=object)
+    texts = reviews.write_reviews(history, category, cat.nouns[prod], rating, r_time)
+    review_ids = np.arange(1, n + 1, dtype=np.int64)
+    frame = pl.DataFrame(
         {
-            "review_id": np.arange(1, n + 1, dtype=np.int64),
+            "review_id": review_ids,
             "user_id": user_ids[orders.user[it_order[r_item]]],
             "product_id": (prod + 1).astype(np.int64),
             "order_id": orders.order_ids[it_order[r_item]],
             "rating": rating.astype(np.int16),
-            "title": pl.Series(titles.astype(str) if n else [], dtype=pl.String),
-            "body": pl.Series(bodies.astype(str) if n else [], dtype=pl.String),
+            "title": pl.Series(texts.titles, dtype=pl.String),
+            "body": pl.Series(texts.bodies, dtype=pl.String),
             "is_verified_purchase": np.ones(n, dtype=bool),
             "created_at": ts(r_time),
         }
     )
+    return frame, reviews.review_sentiment_truth(review_ids, rating, category, texts)
