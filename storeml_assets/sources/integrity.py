@@ -84,6 +84,7 @@ def check_reference(conn: Connection, table: SourceTable, ref: Reference) -> Int
         return IntegrityResult(False, f"{label}: {', '.join(RAW + '.' + m for m in missing)} not extracted yet")
     child, parent = qualified(RAW, table.name), qualified(RAW, ref.target_table)
     col, tcol = quote(ref.column), quote(ref.target_column)
+    # `not exists` ANDed with the rest: the planner makes it a hash anti-join (one pass over each table)
     orphan_sql = (
         f"from {child} c where c.{col} is not null "
         f"and not exists (select 1 from {parent} p where p.{tcol} = c.{col})"
@@ -107,17 +108,26 @@ def check_reviews_purchased(conn: Connection) -> IntegrityResult:
 
     Reviews whose order is not extracted yet (e.g. a backfill that starts mid-history) cannot be
     judged here and are counted apart; an order id that never resolves is the reference check's job.
+
+    Set-based, so it scales with the tables: the (order, product) pairs bought and reviewed come
+    from one hash join of order items with reviews, and each review is matched against them with
+    a hash join (never a subquery per review, which without indexes scans the order items once per
+    review).
     """
     needed = ["reviews", "orders", "order_items"]
     missing = [t for t in needed if not table_exists(conn, t)]
     if missing:
         return IntegrityResult(False, f"{', '.join(RAW + '.' + m for m in missing)} not extracted yet")
     reviews, orders, items = qualified(RAW, "reviews"), qualified(RAW, "orders"), qualified(RAW, "order_items")
-    judged = f"from {reviews} r join {orders} o on o.order_id = r.order_id"
-    bad = (
-        "o.user_id <> r.user_id or o.ordered_at > r.created_at or o.status = 'payment_failed' "
-        f"or not exists (select 1 from {items} i where i.order_id = r.order_id and i.product_id = r.product_id)"
+    bought = (
+        f"select distinct i.order_id, i.product_id from {items} i "
+        f"join {reviews} rr on rr.order_id = i.order_id and rr.product_id = i.product_id"
     )
+    judged = (
+        f"from {reviews} r join {orders} o on o.order_id = r.order_id "
+        f"left join ({bought}) b on b.order_id = r.order_id and b.product_id = r.product_id"
+    )
+    bad = "o.user_id <> r.user_id or o.ordered_at > r.created_at or o.status = 'payment_failed' or b.order_id is null"
     violations, checked, total = (
         int(value)
         for value in conn.execute(

@@ -151,9 +151,11 @@ def check_reference(
         return Violations(rule, 0, missing_table=missing)
     src, dst = qualified(schema, table), qualified(schema, target_table)
     col, tcol, k = quote(column), quote(target_column), quote(key)
-    from_where = (
-        f"from {src} s where s.{col} is null or not exists (select 1 from {dst} d where d.{tcol} = s.{col})"
-    )
+    # an anti-join (left join, no match): one hash join over both tables, which scales with them; a
+    # null key matches nothing, so it is counted too. (`x is null or not exists (...)` would be a
+    # subquery per row: the planner cannot make an anti-join of a `not exists` under an `or`.)
+    # Only unmatched rows survive the filter, so a duplicated target key never repeats a row.
+    from_where = f"from {src} s left join {dst} d on d.{tcol} = s.{col} where d.{tcol} is null"
     return _violations(conn, rule, schema, table, from_where, [f"s.{k}", f"s.{col}"], f"s.{k}")
 
 

@@ -12,6 +12,7 @@ from storeml_assets.db.urls import sqlalchemy_url
 from storeml_assets.io.postgres_io_manager import store_frame
 from storeml_assets.warehouse import integrity
 from storeml_assets.warehouse import transform as tf
+from storeml_assets_tests.sources.plans import per_row_subqueries, plans_of
 from storeml_assets_tests.warehouse import rawdata as raw
 
 WH = "warehouse"
@@ -182,3 +183,14 @@ def test_missing_table_fails_and_is_named(warehouse_url: str, conn_factory) -> N
     assert not found.passed
     assert found.missing_table == "warehouse.timeframe"
     assert "does not exist" in found.description
+
+
+def test_rules_are_set_based_with_no_subquery_per_row(warehouse_url: str) -> None:
+    """Every rule runs as joins and aggregates the planner can hash, so it scales with the facts."""
+    engine = sa.create_engine(sqlalchemy_url(warehouse_url))
+    try:
+        plans = plans_of(engine, _all_rules)
+    finally:
+        engine.dispose()
+    assert len(plans) >= 8
+    assert per_row_subqueries(plans) == []
