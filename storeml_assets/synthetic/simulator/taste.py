@@ -33,9 +33,9 @@ from storeml_assets.synthetic.simulator.common import STREAM_TASTE, History
 
 #: Favourite leaf categories per customer, and the range of their log-affinity.
 FAVOURITE_CATEGORIES = 2
-CATEGORY_AFFINITY = (1.5, 3.0)
+CATEGORY_AFFINITY = (3.0, 4.5)
 #: One favourite brand per customer, and the range of its log-affinity.
-BRAND_AFFINITY = (1.0, 2.0)
+BRAND_AFFINITY = (2.0, 3.0)
 #: Browsing follows the taste with the log-affinities scaled by this factor.
 BROWSE_STRENGTH = 0.5
 
