@@ -7,7 +7,7 @@ materializations and check results are visible in the UI afterwards (`storeml de
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from storeml_assets.keys import (
     SIMULATE_JOB,
     STOREFRONT_KEY,
 )
+from storeml_assets.lifecycle.summary import family_lines
 from storeml_assets.mlops import decisions_since, drift_since, model_versions_since
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.runner import (
@@ -132,6 +133,8 @@ class MlopsSummary:
     models: list[dict[str, Any]]
     drift: dict[str, Any] | None
     decisions: list[dict[str, Any]]
+    #: One line per family trained since then: version, headline metrics beside baselines and oracle, decision.
+    family_lines: list[str] = field(default_factory=list)
 
 
 def read_mlops_summary(since: datetime) -> MlopsSummary:
@@ -143,6 +146,7 @@ def read_mlops_summary(since: datetime) -> MlopsSummary:
                 models=model_versions_since(conn, since),
                 drift=drift_since(conn, since),
                 decisions=decisions_since(conn, since),
+                family_lines=[line.text() for line in family_lines(conn, None, since) if line.version is not None],
             )
     finally:
         storeml_db.dispose()
@@ -204,6 +208,8 @@ def _print_summary(
             console.print(f"   {mark} {name}: {gate.get('reason', '')}")
     if report.families:
         console.print(purposes_table(report))
+    for line in written.family_lines:
+        console.print(line, highlight=False)
     for reason in report.skipped:
         console.print(f"[yellow]skipped:[/] {reason}", highlight=False)
     stages = Table(title="wall time per stage", title_justify="left")

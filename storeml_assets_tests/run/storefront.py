@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -52,7 +53,7 @@ class Storefront:
     bundles: tuple[tuple[str, str], ...]
 
 
-def _run(url: str, ddl: str, table: str, rows: list[tuple[object, ...]]) -> None:
+def _run(url: str, ddl: str, table: str, rows: Sequence[tuple[object, ...]]) -> None:
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:
