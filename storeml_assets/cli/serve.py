@@ -16,6 +16,11 @@ from storeml_assets.console import console, fail
 
 log = logging.getLogger("storeml.serving")
 
+#: How long uvicorn's supervisor waits for a worker to answer its ping before replacing it. A spawned
+#: worker answers only once it has imported the command line (seconds on a busy machine); uvicorn's
+#: default of 5 s kills slow starters in a loop.
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def register(app: typer.Typer) -> None:
     """Add ``storeml serve`` to the command line."""
@@ -64,7 +69,8 @@ def register(app: typer.Typer) -> None:
             else:
                 with _shared_metrics_dir():
                     uvicorn.run("storeml_assets.serving.app:create_app", factory=True, host=host, port=port,
-                                workers=workers, access_log=access_log, log_level="info")
+                                workers=workers, access_log=access_log, log_level="info",
+                                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
