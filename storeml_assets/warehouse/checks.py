@@ -125,11 +125,11 @@ transactions_checks = _build(
             _spec(
                 TRANSACTION_CUSTOMER_CHECK,
                 TRANSACTIONS_KEY,
-                "Every transaction's customer_id is a customer.",
+                "Every transaction's customer_id is a customer (null: a guest order).",
                 [CUSTOMERS_KEY],
             ),
             lambda conn: integrity.check_reference(
-                conn, "transactions", "customer_id", "customers", "customer_id", "transaction_id"
+                conn, "transactions", "customer_id", "customers", "customer_id", "transaction_id", nullable=True
             ),
         ),
         (

@@ -86,15 +86,20 @@ def _violations(
 
 
 def check_line_totals(conn: Connection, schema: str = WAREHOUSE, table: str = "sales") -> Violations:
-    """Sales lines whose ``line_total`` is not ``quantity x unit_price`` to the cent (or has a null)."""
+    """Sales lines whose ``line_total`` is not ``quantity x unit_price`` to the cent (or has a null).
+
+    A line whose price is unknown (``unit_price`` and ``line_total`` both null, as real storefronts have)
+    is not a violation: it has no total to get wrong (the source check ``real_data_shapes`` counts it).
+    """
     rule = "line_total = quantity x unit_price"
     missing = _first_missing(conn, schema, table)
     if missing:
         return Violations(rule, 0, missing_table=missing)
     s = qualified(schema, table)
     from_where = (
-        f"from {s} where quantity is null or unit_price is null or line_total is null "
-        "or round(cast(line_total as numeric), 2) <> round(cast(quantity as numeric) * cast(unit_price as numeric), 2)"
+        f"from {s} where not (unit_price is null and line_total is null) and (quantity is null or unit_price is null "
+        "or line_total is null "
+        "or round(cast(line_total as numeric), 2) <> round(cast(quantity as numeric) * cast(unit_price as numeric), 2))"
     )
     columns = [
         "sale_id",
@@ -140,9 +145,12 @@ def check_reference(
     target_column: str,
     key: str,
     schema: str = WAREHOUSE,
+    *,
+    nullable: bool = False,
 ) -> Violations:
     """Rows of ``table`` whose ``column`` is null or matches no ``target_table.target_column``.
 
+    ``nullable``: a null is no violation (a guest order's transaction has no customer).
     The sample holds the row's ``key`` and the unresolved value.
     """
     rule = f"{table}.{column} -> {target_table}.{target_column}"
@@ -156,6 +164,8 @@ def check_reference(
     # subquery per row: the planner cannot make an anti-join of a `not exists` under an `or`.)
     # Only unmatched rows survive the filter, so a duplicated target key never repeats a row.
     from_where = f"from {src} s left join {dst} d on d.{tcol} = s.{col} where d.{tcol} is null"
+    if nullable:
+        from_where += f" and s.{col} is not null"
     return _violations(conn, rule, schema, table, from_where, [f"s.{k}", f"s.{col}"], f"s.{k}")
 
 
