@@ -4,8 +4,8 @@ Three measures, each with its threshold (:data:`THRESHOLDS`):
 
 - ``text_length_ks``: Kolmogorov-Smirnov statistic between the character lengths of the texts;
 - ``oov_rate_increase``: the share of words outside the training vocabulary (words seen at least
-  twice) in the new reviews, minus that share in the training window's own holdout (typos make
-  it non-zero without drift);
+  twice in the oldest 80% of the training reviews) in the new reviews, minus that share in the
+  newest 20% of the training reviews (typos make it non-zero without drift);
 - ``class_mix_distance``: total-variation distance between the predicted class mixes, predicted
   by a small multinomial naive Bayes on word counts fitted with the training reviews (the drift
   measure must not depend on which model is champion).
@@ -58,12 +58,15 @@ class TextReference:
     mix_model: MultinomialNB
 
     @classmethod
-    def of(cls, train_texts: Sequence[str], train_labels: np.ndarray, holdout_texts: Sequence[str]) -> TextReference:
-        counts = Counter(_words(train_texts))
+    def of(cls, train_texts: Sequence[str], train_labels: np.ndarray) -> TextReference:
+        """The vocabulary is the oldest 80% of the training texts' words seen twice; the reference
+        out-of-vocabulary rate is that of the newest 20% (new reviews are measured the same way)."""
+        cut = int(len(train_texts) * 0.8)
+        counts = Counter(_words(train_texts[:cut]))
         vocabulary = frozenset(w for w, c in counts.items() if c >= 2)
         vectorizer = CountVectorizer(min_df=2)
         mix_model = MultinomialNB().fit(vectorizer.fit_transform(train_texts), train_labels)
-        reference = cls(np.array([len(t) for t in train_texts]), vocabulary, oov_rate(holdout_texts, vocabulary),
+        reference = cls(np.array([len(t) for t in train_texts]), vocabulary, oov_rate(train_texts[cut:], vocabulary),
                         np.zeros(3), vectorizer, mix_model)
         reference.class_mix = reference.predicted_mix(train_texts)
         return reference

@@ -119,7 +119,7 @@ def prepare(frames: Mapping[str, pl.DataFrame], seed: int) -> Prepared:
         raise Skip(f"reviews: the training window has {dict(zip(CLASSES, counts.tolist(), strict=True))} "
                    f"reviews per class; every class needs at least 3 ({PURPOSE})")
     holdout, oracle_reason = _oracle_columns(holdout, frames)
-    reference = TextReference.of(train["text"].to_list(), train["label"].to_numpy(), holdout["text"].to_list())
+    reference = TextReference.of(train["text"].to_list(), train["label"].to_numpy())
     return Prepared(train=train, holdout=holdout, training_rows=train.height,
                     window=(train["created_at"].min(), train["created_at"].max()),
                     extra={"oracle_reason": oracle_reason, "reference": reference})
