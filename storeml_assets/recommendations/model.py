@@ -262,8 +262,8 @@ def fit(prepared: Prepared, seed: int, algorithm: str = ALGORITHM) -> Recommende
         from implicit.nearest_neighbours import bm25_weight
 
         history.values = bm25_weight(history.values, K1=BM25_K1, B=BM25_B).tocsr().astype(np.float32)
-    model = make_model(algorithm, seed)
     with threadpool_limits(1, "blas"):
+        model = make_model(algorithm, seed)
         model.fit(history.values, show_progress=False)
     active = prepared.extra["products"].get_column("is_active").to_numpy()
     return Recommender(algorithm, model, history, bought, popularity, np.nonzero(~active)[0])
