@@ -8,7 +8,6 @@ only when the table is unusable: no order that counts as a sale, no line with a 
 price, no product with a SKU.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 
