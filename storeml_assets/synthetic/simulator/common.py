@@ -15,6 +15,7 @@ from storeml_assets.synthetic.simulator.config import (
     DAY,
     SimulationConfig,
 )
+from storeml_assets.synthetic.simulator.demand import DemandCalendar, demand_calendar
 
 # Component numbers of the random streams, one per part of the simulation. They are part of
 # the data's identity: renumbering one changes every frame drawn from it.
@@ -30,6 +31,7 @@ STREAM_PROFILES = 9
 STREAM_DRIFT_BROWSE_TRAFFIC = 50
 STREAM_VISITS = 51
 STREAM_DRIFT_VISIT_TRAFFIC = 52
+# STREAM_DEMAND = 63 (campaign uplifts) lives in ``demand``, which the clock uses.
 STREAM_TASTE = 62
 
 _DOW_WEIGHTS = np.array([0.90, 0.95, 0.95, 1.00, 1.10, 1.30, 1.25])  # Monday .. Sunday
@@ -100,12 +102,16 @@ def draw_channel(rng: Rng, post: np.ndarray) -> np.ndarray:
 
 
 class Clock:
-    """Weekly and daily seasonality with a mild upward trend, as an inverse-CDF time sampler."""
+    """Weekly and daily seasonality with a mild upward trend, times each day's planted demand factor
+    (yearly seasonality, holidays, promotion uplift: :mod:`~storeml_assets.synthetic.simulator.demand`),
+    as an inverse-CDF time sampler."""
 
-    def __init__(self, start_ts: int, days: int, start_weekday: int) -> None:
+    def __init__(self, start_ts: int, days: int, start_weekday: int, day_factor: np.ndarray | None = None) -> None:
         hours = np.arange(days * 24)
         dow = (start_weekday + hours // 24) % 7
         weights = _DOW_WEIGHTS[dow] * _HOUR_WEIGHTS[hours % 24] * (1.0 + 0.15 * hours / len(hours))
+        if day_factor is not None:
+            weights = weights * np.repeat(np.asarray(day_factor, dtype=np.float64), 24)
         self.cum = np.concatenate([[0.0], np.cumsum(weights)])
         self.edges = start_ts + np.arange(len(hours) + 1, dtype=np.float64) * 3600.0
 
@@ -127,16 +133,19 @@ class History:
     end_ts: int  # exclusive end of the history
     cut_ts: int  # first second of the drift cut-over day
     clock: Clock
+    calendar: DemandCalendar  # the planted day factors the clock follows
 
     @classmethod
     def of(cls, cfg: SimulationConfig) -> History:
         start_ts = epoch(cfg.start_date)
+        calendar = demand_calendar(cfg)
         return cls(
             cfg=cfg,
             start_ts=start_ts,
             end_ts=epoch(cfg.end_date) + DAY,
             cut_ts=epoch(cfg.cutover),
-            clock=Clock(start_ts, cfg.days, cfg.start_date.weekday()),
+            clock=Clock(start_ts, cfg.days, cfg.start_date.weekday(), calendar.factor),
+            calendar=calendar,
         )
 
     def stream(self, component: int) -> Streams:

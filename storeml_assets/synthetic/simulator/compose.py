@@ -10,6 +10,7 @@ from storeml_assets.synthetic.simulator.catalogue import build_catalog
 from storeml_assets.synthetic.simulator.common import History
 from storeml_assets.synthetic.simulator.config import SimulatedData, SimulationConfig
 from storeml_assets.synthetic.simulator.customers import build_customers, propensity_truth
+from storeml_assets.synthetic.simulator.demand import expected_demand, taste_choice
 from storeml_assets.synthetic.simulator.drift import drift_truth
 from storeml_assets.synthetic.simulator.orders import build_orders, bundle_truth
 from storeml_assets.synthetic.simulator.profiles import user_profiles
@@ -86,6 +87,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
             history, storefront["orders"], storefront["order_items"], sessions.user_sessions, customers.n
         ),
         "review_sentiment": storefront["review_sentiment"],
+        "expected_demand": expected_demand(history, cat, customers, orders.bundles, taste_choice(taste)),
         "customer_taste": taste_truth(taste, cat, customers.user_ids),
         "product_appeal": appeal_truth(taste, cat),
     }
