@@ -26,6 +26,7 @@ from typing import Any
 
 import dagster as dg
 import mlflow.pyfunc
+import pandas as pd
 import polars as pl
 from mlflow import log_metrics, log_params, set_tags
 from pydantic import Field
@@ -33,6 +34,7 @@ from pydantic import Field
 from storeml_assets import mlops
 from storeml_assets.automation import TIMEZONE, default_schedule_status
 from storeml_assets.checks_guard import failed_blocking_checks
+from storeml_assets.features.training import TRIGGER_CONFIG_TAG, DataBasis
 from storeml_assets.io.arrow_types import arrow_to_polars
 from storeml_assets.io.pg_tables import TableNotFoundError, read_table
 from storeml_assets.jsonsafe import to_json, to_jsonable
@@ -103,6 +105,19 @@ def data_basis(family: GenericFamily, frames: Mapping[str, pl.DataFrame]) -> dic
             digest.update(str(frame.hash_rows(seed=0).sum()).encode())
         tables[name] = {"rows": frame.height, "fingerprint": digest.hexdigest()}
     return {"tables": tables, "code_version": family.code_version}
+
+
+def orders_basis(context: dg.AssetExecutionContext, family: GenericFamily, storeml_db: PostgresResource) -> dict[str, Any]:
+    """The orders this attempt could see (newest ``ordered_at`` and count of ``raw.orders``), its code version and
+    the retraining-trigger settings that launched it: the data basis the shared retraining sensor compares."""
+    trigger = context.run.tags.get(TRIGGER_CONFIG_TAG)
+    frame = storeml_db.read_sql("select to_regclass('raw.orders') is not null as present")
+    if not bool(frame.iloc[0, 0]):
+        return DataBasis(None, None, family.code_version, trigger).to_metadata()
+    frame = storeml_db.read_sql("select max(ordered_at) as hwm, count(*) as seen from raw.orders")
+    hwm = frame["hwm"].iloc[0]
+    return DataBasis(None if pd.isna(hwm) else pd.Timestamp(hwm).to_pydatetime(), int(frame["seen"].iloc[0]),
+                     family.code_version, trigger).to_metadata()
 
 
 def identical_reason(candidate_row: Mapping[str, Any], champion_row: Mapping[str, Any] | None) -> str | None:
@@ -223,7 +238,8 @@ def build_candidate_asset(family: GenericFamily) -> dg.AssetsDefinition:
                 primary_metric=family.primary_metric, primary_value=primary, training_rows=prepared.training_rows,
                 training_window=prepared.window,
                 metadata={**params, "metrics": evaluation.metrics, "evaluation": evaluation_to_json(evaluation),
-                          "dagster_run_id": context.run.run_id, "data_basis": basis})
+                          "dagster_run_id": context.run.run_id, "data_basis": basis,
+                          **orders_basis(context, family, storeml_db)})
         summary = ", ".join(f"{k} {v:.4f}" for k, v in list(_finite(evaluation.metrics).items())[:4])
         context.log.info(f"{family.name} candidate v{version}: {summary}")
         yield dg.MaterializeResult(metadata={

@@ -205,3 +205,7 @@ class GenericFamily:
     @property
     def job_name(self) -> str:
         return f"{self.name}_retraining_job"
+
+    @property
+    def sensor_name(self) -> str:
+        return f"{self.name}_retraining_sensor"

@@ -27,6 +27,7 @@ import dagster as dg
 
 from storeml_assets import mlops
 from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.monitoring import metrics, store
 from storeml_assets.resources.postgres import PostgresResource
@@ -53,7 +54,7 @@ def trigger_config_from_env() -> metrics.TriggerConfig:
     )
 
 
-def read_state(storeml_db: PostgresResource, now: datetime, family: ModelFamily) -> metrics.MonitoringState:
+def read_state(storeml_db: PostgresResource, now: datetime, family: ModelFamily | GenericFamily) -> metrics.MonitoringState:
     """What the family's sensor decides on: its newest drift share and served-input drift share, champion and
     training attempt, the orders now and those after the attempt's high-water mark."""
     with storeml_db.connect() as conn:
@@ -78,7 +79,7 @@ def retraining_in_flight(instance: dg.DagsterInstance, job_name: str) -> str | N
 
 
 def build_retraining_sensor(
-    family: ModelFamily,
+    family: ModelFamily | GenericFamily,
     config: metrics.TriggerConfig | None = None,
     *,
     default_status: dg.DefaultSensorStatus | None = None,

@@ -14,6 +14,8 @@ from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.lifecycle.generic import Skip, require_rows
 from storeml_assets.lifecycle.summary import family_lines
 from storeml_assets.ml.mlflow_resource import MlflowTracking
+from storeml_assets.monitoring.metrics import TriggerConfig
+from storeml_assets.monitoring.sensors import build_retraining_sensor
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets_tests.lifecycle.toy_family import FAMILY
 from storeml_assets_tests.models.test_assets import _resources
@@ -23,6 +25,12 @@ pytestmark = pytest.mark.slow
 
 def _defs(tracking: MlflowTracking) -> dg.Definitions:
     return dg.Definitions.merge(build_family_defs(FAMILY), dg.Definitions(resources=_resources(tracking)))
+
+
+def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None) -> Any:
+    with dg.build_sensor_context(instance=instance, cursor=cursor,
+                                 resources={"storeml_db": PostgresResource(database="storeml")}) as context:
+        return sensor.evaluate_tick(context)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
@@ -52,8 +60,17 @@ def test_a_generic_family_is_trained_judged_promoted_served_and_monitored(storef
     instance = dg.DagsterInstance.ephemeral()
     started = datetime.now(UTC)
 
-    first = job.execute_in_process(instance=instance)
+    # the shared retraining sensor: no champion yet -> one run of the family's job
+    sensor = build_retraining_sensor(FAMILY, TriggerConfig(drift_share_threshold=0.3, new_orders_share=0.5,
+                                                            max_model_age_days=30))
+    assert sensor.name == "order_value_retraining_sensor" and sensor.job_name == FAMILY.job_name
+    tick = _tick(sensor, instance, None)
+    assert len(tick.run_requests) == 1
+
+    first = job.execute_in_process(instance=instance, tags=tick.run_requests[0].tags)
     assert first.success
+    quiet = _tick(sensor, instance, tick.cursor)
+    assert not quiet.run_requests and "no new data since the last training attempt" in quiet.skip_message
     candidate = _metadata(first, FAMILY.model_key)
     decision = _metadata(first, FAMILY.promotion_key)
     assert decision["action"] == "promote", decision["reasoning"]
