@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storeml_assets import mlops
 from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.lifecycle.registry import FAMILIES, GENERIC_FAMILIES
@@ -55,15 +55,6 @@ def _metric_text(name: str, metrics: Mapping[str, Any], baselines: Mapping[str, 
     return f"{name} {_fmt(metrics.get(name))}" + (f" ({', '.join(beside)})" if beside else "")
 
 
-def _newest_attempts(conn: Connection, since: datetime) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(sa.text(
-        "select distinct on (mv.model_name) mv.model_name, mv.model_version, mv.metadata, d.action "
-        "from mlops.model_versions as mv left join mlops.retraining_decisions as d "
-        "on d.candidate_mlflow_run_id = mv.mlflow_run_id and d.duplicate_of is null "
-        "where mv.created_at >= :since order by mv.model_name, mv.created_at desc, mv.id desc"), {"since": since})
-    return {row.model_name: dict(row._mapping) for row in rows}
-
-
 def skipped_reason(instance: dg.DagsterInstance, key: dg.AssetKey, since: datetime) -> str | None:
     """The reason of the newest "skipped" observation of a candidate asset since ``since``, or None."""
     records = instance.fetch_observations(key, limit=1).records
@@ -78,7 +69,7 @@ def family_lines(conn: Connection, instance: dg.DagsterInstance | None, since: d
                  classic: Sequence[ModelFamily] = FAMILIES,
                  generic: Sequence[GenericFamily] = GENERIC_FAMILIES) -> list[FamilyLine]:
     """One :class:`FamilyLine` per family (default: every registered one) for what happened at or after ``since``."""
-    attempts = _newest_attempts(conn, since)
+    attempts = mlops.newest_attempts_since(conn, since)
     lines: list[FamilyLine] = []
     for family in classic:
         row = attempts.get(family.name)

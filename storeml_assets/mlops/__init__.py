@@ -27,7 +27,14 @@ from storeml_assets.mlops.versions import (
     newest_attempt,
     record_decision,
 )
-from storeml_assets.mlops.views import VIEWS, decisions_since, drift_since, model_versions_since, read_view
+from storeml_assets.mlops.views import (
+    VIEWS,
+    decisions_since,
+    drift_since,
+    model_versions_since,
+    newest_attempts_since,
+    read_view,
+)
 
 __all__ = [
     "ARCHIVED",
@@ -47,6 +54,7 @@ __all__ = [
     "latest_drift",
     "model_version_row",
     "model_versions_since",
+    "newest_attempts_since",
     "newest_attempt",
     "predictions_between",
     "read_view",

@@ -70,3 +70,18 @@ def decisions_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
         {"since": since},
     ).mappings()
     return [dict(row) for row in rows]
+
+
+def newest_attempts_since(conn: Connection, since: datetime) -> dict[str, dict[str, Any]]:
+    """Each model's newest version created at or after ``since`` (model_name, model_version, metadata) with its
+    decision's action (None while undecided), keyed by model name."""
+    rows = conn.execute(
+        sa.text(
+            "select distinct on (mv.model_name) mv.model_name, mv.model_version, mv.metadata, d.action "
+            "from mlops.model_versions as mv left join mlops.retraining_decisions as d "
+            "on d.candidate_mlflow_run_id = mv.mlflow_run_id and d.duplicate_of is null "
+            "where mv.created_at >= :since order by mv.model_name, mv.created_at desc, mv.id desc"
+        ),
+        {"since": since},
+    ).mappings()
+    return {row["model_name"]: dict(row) for row in rows}
