@@ -21,6 +21,7 @@ from storeml_assets.io.pg_tables import qualified
 from storeml_assets.keys import (
     MARTS_JOB,
     MONITORING_JOB_NAME,
+    PURCHASE_PROPENSITY,
     RETRAINING_JOB_NAME,
     RETRAINING_SENSOR_NAME,
     SIMULATE_JOB,
@@ -144,7 +145,7 @@ def read_mlops_summary(since: datetime) -> MlopsSummary:
         with storeml_db.connect() as conn:
             return MlopsSummary(
                 models=model_versions_since(conn, since),
-                drift=drift_since(conn, since),
+                drift=drift_since(conn, since, PURCHASE_PROPENSITY),
                 decisions=decisions_since(conn, since),
                 family_lines=[line.text() for line in family_lines(conn, None, since) if line.version is not None],
             )

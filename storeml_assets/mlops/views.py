@@ -8,8 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storeml_assets.keys import PURCHASE_PROPENSITY
-
 #: The views an analyst reads (``storeml mlops <kind>``): kind -> view name.
 VIEWS: dict[str, str] = {
     "decisions": "v_decision_history",
@@ -47,12 +45,14 @@ def model_versions_since(conn: Connection, since: datetime) -> list[dict[str, An
     return [dict(row) for row in rows]
 
 
-def drift_since(conn: Connection, since: datetime, model_name: str = PURCHASE_PROPENSITY) -> dict[str, Any] | None:
-    """The newest ``drift_share`` row (metric_value, metadata) of ``model_name`` written at or after ``since``."""
+def drift_since(conn: Connection, since: datetime, model_name: str | None = None) -> dict[str, Any] | None:
+    """The newest ``drift_share`` row (metric_value, metadata) of ``model_name`` (of any model when None) written at
+    or after ``since``."""
     row = conn.execute(
         sa.text(
             "select metric_value, metadata from mlops.monitoring_metrics "
-            "where metric_type = 'drift' and metric_name = 'drift_share' and model_name = :model "
+            "where metric_type = 'drift' and metric_name = 'drift_share' "
+            "and (cast(:model as text) is null or model_name = :model) "
             "and created_at >= :since order by \"timestamp\" desc, id desc limit 1"
         ),
         {"since": since, "model": model_name},
