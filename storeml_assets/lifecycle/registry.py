@@ -6,6 +6,7 @@ from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.models import purchase_propensity
 from storeml_assets.recommendations import family as recommendations
+from storeml_assets.sentiment import family as sentiment
 
 FAMILIES: tuple[ModelFamily, ...] = (
     purchase_propensity.FAMILY,
@@ -14,4 +15,5 @@ FAMILIES: tuple[ModelFamily, ...] = (
 #: Families judged in their own metrics, each in its own asset group (:mod:`storeml_assets.lifecycle.assets`).
 GENERIC_FAMILIES: tuple[GenericFamily, ...] = (
     recommendations.FAMILY,
+    sentiment.FAMILY,
 )
