@@ -126,6 +126,10 @@ class EvaluationResult:
         }
 
 
+#: The one category of a categorical feature that is null in every training row.
+EMPTY_CATEGORY = "(none)"
+
+
 def build_pipeline(numeric: list[str], categorical: list[str], seed: int) -> Pipeline:
     """An unfitted, seeded pipeline: ordinal-encode categoricals, calibrated gradient boosting."""
     encoder = OrdinalEncoder(
@@ -201,6 +205,11 @@ def train_model(
     """Fit the pipeline on ``train`` and store the F1-maximizing threshold on it (see module doc)."""
     y = _labels(train, label)
     x = _features(train, features)
+    # a categorical feature the storefront never fills (no profiles: no segment) has no category to learn;
+    # one placeholder category keeps the booster's binning defined, and missing values stay missing at predict
+    empty = [column for column in features.categorical if x[column].isna().all()]
+    if empty:
+        x = x.assign(**{column: EMPTY_CATEGORY for column in empty})
     if len(np.unique(y)) < 2:
         raise ValueError(f"label column {label!r} has a single class in {len(y)} training rows")
     x_fit, x_val, y_fit, y_val = train_test_split(

@@ -144,3 +144,22 @@ def test_select_names_groups_and_refuses_others() -> None:
     assert parse_selection("") == {"data", "marts", "models", "monitoring"}
     with pytest.raises(ValueError, match="'reviews', which is not one of sources"):
         parse_selection("sources,reviews")
+
+
+def test_propensity_trains_when_a_categorical_feature_is_never_filled() -> None:
+    """A storefront without profiles has no segment for anyone: the model still trains and scores."""
+    import numpy as np
+    import pandas as pd
+
+    from storeml_assets.features.customer import FEATURE_SPEC, LABEL
+    from storeml_assets.ml.train import predict_scores, train_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({column: rng.random(600) for column in FEATURE_SPEC.numeric})
+    for column in FEATURE_SPEC.categorical:
+        frame[column] = None
+    frame["country"] = rng.choice(["DE", "FR"], 600)
+    frame[LABEL] = (frame[FEATURE_SPEC.numeric[0]] > 0.5).astype(int)
+    model = train_model(frame, label=LABEL, features=FEATURE_SPEC, seed=1)
+    scores = predict_scores(model, frame, FEATURE_SPEC)
+    assert np.corrcoef(scores, frame[LABEL])[0, 1] > 0.8
