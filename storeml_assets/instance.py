@@ -9,18 +9,83 @@ from the checkout (``dagster dev``, ``dagster asset materialize ...``) need no v
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster_postgres import DagsterPostgresStorage
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage
+from dagster_postgres.utils import create_pg_engine
+from dagster_shared.serdes import serialize_value
 
 from storeml_assets.db.locator import database_url
 from storeml_assets.settings import Settings, get_settings
 
+#: Dagster's switch for writing the events of a batch (one per partition of a ranged run: planned and
+#: materialized) in one statement instead of one each; 0 turns it off.
+EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = "1000"
+#: Connections each storage keeps open for reuse (more are opened, then closed, under bursts).
+HELD_CONNECTIONS = 1
+
 DOTENV_HEADER = "# Written by storeml (git-ignored): plain `dagster ...` commands run here use the project's instance.\n"
+
+
+def _is_planned_materialization(event: EventLogEntry) -> bool:
+    return event.get_dagster_event().event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+
+
+class ProjectEventLogStorage(PostgresEventLogStorage):
+    """dagster-postgres event log that also writes a batch of planned materializations at once.
+
+    A run over a range of daily partitions plans one materialization per partition and asset.
+    dagster-postgres writes a batch of materializations in one statement but planned ones one
+    event at a time; this writes them like materializations: one insert, their tags, and each
+    asset's row updated from its latest planned event (all a planned event changes there). A
+    planned check over a range records one row per partition: the event is serialized once for all
+    of them, not once per row.
+    """
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        for planned, group in itertools.groupby(events, key=_is_planned_materialization):
+            same_kind = list(group)
+            if planned and len(same_kind) > 1:
+                self._store_planned_batch(same_kind)
+            else:
+                super().store_event_batch(same_kind)
+
+    def _store_planned_batch(self, events: list[EventLogEntry]) -> None:
+        insert = self.prepare_insert_event_batch(events)
+        with self._connect() as conn:
+            event_ids = [int(row[0]) for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id))]
+        latest = {}
+        for event, event_id in zip(events, event_ids, strict=True):
+            latest[event.get_dagster_event().asset_key] = (event, event_id)
+        with self.index_transaction() as conn:
+            self._store_asset_event_tags(conn, events, event_ids)
+            for event, event_id in latest.values():
+                self._store_asset_event(conn, event, event_id)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        planned = event.get_dagster_event().asset_check_planned_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        row = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert().values([{**row, "partition": key} for key in partition_keys]))
 
 
 class ProjectPostgresStorage(DagsterPostgresStorage):
@@ -31,7 +96,30 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
     ``storeml dev`` does (idempotent, locked, ~0.1 s when nothing is pending), so a plain
     ``dagster asset materialize`` on a fresh checkout finds its tables. Configured servers are
     migrated with ``storeml db migrate``.
+
+    A run over a range of daily partitions records one planned and one materialization event per
+    partition and asset (thousands for half a year). dagster-postgres opens a new connection per
+    event by default; this storage keeps one per storage open (checked before reuse, so a restarted
+    server costs one reconnect, not an error) and turns on Dagster's batched event writes.
     """
+
+    def __init__(self, postgres_url: str, inst_data: Any = None) -> None:
+        super().__init__(postgres_url=postgres_url, inst_data=inst_data)
+        # the parent made the tables; this one writes planned events in batches too
+        self._event_log_storage = ProjectEventLogStorage(postgres_url, should_autocreate_tables=False)
+        self.hold_connections()
+
+    def hold_connections(self) -> None:
+        """Reuse connections instead of opening one per event (what dagster-webserver does for itself)."""
+        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+            storage._engine = create_pg_engine(  # the engine each dagster-postgres storage queries through
+                self.postgres_url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=HELD_CONNECTIONS,
+                max_overflow=10,
+                pool_recycle=3600,
+                pool_pre_ping=True,
+            )
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
@@ -46,6 +134,7 @@ class ProjectPostgresStorage(DagsterPostgresStorage):
         settings = get_settings()
         embedded_default = settings.server_url is None and "dagster" not in settings.database_urls
         migrate(settings, databases=None if embedded_default else ["dagster"])
+        os.environ.setdefault(EVENT_BATCH_SIZE_ENV, EVENT_BATCH_SIZE)
         return cls(postgres_url=database_url("dagster", settings), inst_data=inst_data)
 
 
