@@ -1,4 +1,4 @@
-"""Word banks of the simulator: catalog, people, places, promotions and review texts."""
+"""Word banks of the simulator: catalog, people, places and promotions (review text: ``review_vocab``)."""
 
 from __future__ import annotations
 
@@ -128,61 +128,3 @@ CAMPAIGN_THEMES = (
     "Spring Sale", "Weekend Flash", "Summer Savings", "Back to School", "Autumn Deals", "Member Week",
     "Holiday Preview", "Clearance", "Mid-Season Sale", "Bundle Bonanza", "Gift Guide", "New Arrivals",
 )
-
-#: review texts by sentiment class: words chosen so a lexicon clearly separates the classes
-REVIEW_TITLES: dict[str, tuple[str, ...]] = {
-    "negative": (
-        "Very disappointed", "Terrible quality", "Broke quickly", "Would not recommend", "Waste of money",
-        "Awful experience", "Poor product",
-    ),
-    "neutral": (
-        "It is okay", "Average product", "Does the job", "Decent but not special", "Mixed feelings",
-        "As expected",
-    ),
-    "positive": (
-        "Excellent purchase", "Love it", "Great quality", "Highly recommend", "Fantastic value",
-        "Perfect gift", "Really happy",
-    ),
-}
-REVIEW_OPENINGS: dict[str, tuple[str, ...]] = {
-    "negative": (
-        "The {noun} is terrible and broke after a week.",
-        "Really disappointed with this {noun}, the quality is poor.",
-        "This {noun} is awful and cheaply made.",
-        "The {noun} arrived damaged and the quality is bad.",
-        "I regret buying this {noun}, it is useless.",
-    ),
-    "neutral": (
-        "The {noun} is okay for the price.",
-        "This {noun} is average, nothing special.",
-        "The {noun} works as described, but it is fairly plain.",
-        "An ordinary {noun} that does the job.",
-    ),
-    "positive": (
-        "The {noun} is excellent and works perfectly.",
-        "I love this {noun}, the quality is great.",
-        "This {noun} is fantastic and well made.",
-        "Amazing {noun}, better than I expected.",
-        "The {noun} is wonderful and very comfortable to use.",
-    ),
-}
-REVIEW_CLOSINGS: dict[str, tuple[str, ...]] = {
-    "negative": (
-        "Would not recommend it to anyone.",
-        "I am returning it and asking for a refund.",
-        "Customer service was unhelpful too.",
-        "Save your money and buy something else.",
-    ),
-    "neutral": (
-        "Delivery took the usual time.",
-        "It might suit some people.",
-        "I have no strong opinion either way.",
-        "Fine for everyday use.",
-    ),
-    "positive": (
-        "Highly recommend it!",
-        "I would happily buy it again.",
-        "Great value and fast delivery.",
-        "Five stars, very happy with it.",
-    ),
-}
