@@ -54,6 +54,10 @@ bench-models:
 	@for family in $(MODEL_BENCHES); do echo "== $$family ($(SCALE))"; \
 	  $(BIN)/python -m benchmarks.bench_$$family --scale $(SCALE) || exit 1; done
 
+## bench-run: the whole graph at small and large, per stage, beside a bare ADBC copy of the same rows (large: ~15 min)
+bench-run:
+	$(BIN)/python -m benchmarks.bench_run
+
 ## bench-serve: storeml serve against `mlflow models serve` on the same champion (needs wrk: apt-get install -y wrk)
 bench-serve:
 	$(BIN)/python -m benchmarks.bench_serve
