@@ -320,7 +320,10 @@ class Runner:
             shown_end = before.fromordinal(before.toordinal() - 1) if before else end
             with self.stage(f"sources: event partitions {start} .. {shown_end} + sales facts"):
                 self.before_stage()
-                self.rebuild_events(start, end, before=before)
+                if self.start or self.end:  # a range asked for: replace those days, keep the others
+                    self.run_events(start, end, before=before)
+                else:
+                    self.rebuild_events(start, end, before=before)
             self.note_readiness()
         if "marts" in self.selected_stages:
             with self.stage("marts: top products, bundle rules"):
