@@ -98,7 +98,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREML_")}
     env.update({DATABASE_URL_ENV[db]: with_database(server, name) for db, name in names.items()})
-    env |= {"STOREML_HOME": str(work / "home"), "STOREML_SERVE_MAX_BODY_BYTES": "10000000"}
+    # one OpenMP thread per server process for both (storeml's predictor thread uses one anyway): with the
+    # default, MLflow's predict spin-waits on a busy 2-core machine and the ratio would measure that
+    env |= {"STOREML_HOME": str(work / "home"), "STOREML_SERVE_MAX_BODY_BYTES": "10000000", "OMP_NUM_THREADS": "1"}
     tracking_uri = sqlalchemy_url(with_database(server, names["mlflow"]))
     processes: list[subprocess.Popen[bytes]] = []
     created: list[str] = []

@@ -81,12 +81,14 @@ COPY_COLUMNS = ("family", "model_name", "model_version", "request_id", "instance
                 "latency_ms", "timestamp")
 
 _COPY = "copy mlops.prediction_requests ({}) from stdin".format(", ".join(f'"{c}"' for c in COPY_COLUMNS))
-_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _NULL = "\\N"
 
 
 def _text(value: str | None) -> str:
-    return _NULL if value is None else value.translate(_ESCAPES)
+    """``value`` escaped for COPY's text format (C-speed replaces: a request's JSON is tens of kilobytes)."""
+    if value is None:
+        return _NULL
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
 def _number(value: float | None) -> str:

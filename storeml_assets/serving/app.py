@@ -107,7 +107,8 @@ def build_state(config: ServeConfig, families: Sequence[ServedFamily]) -> Servin
         families, Registry(config.tracking_uri), config.cache_dir, poll_seconds=config.poll_seconds,
         on_reload=lambda family, outcome: serving_metrics.reloads.labels(family, outcome).inc(),
     )
-    batchers = {f.name: MicroBatcher(f, functools.partial(champions.get, f.name)) for f in families}
+    batchers = {f.name: MicroBatcher(f, functools.partial(champions.get, f.name), threads=config.predict_threads)
+                for f in families}
     return ServingState(config=config, engine=engine, champions=champions, prediction_log=prediction_log,
                         metrics=serving_metrics, batchers=batchers)
 

@@ -26,6 +26,8 @@ class ServeConfig:
     log_predictions: bool = True
     log_queue_size: int = 10_000
     log_batch_size: int = 500
+    #: OpenMP threads each family's predictor thread uses (one: several spin-wait on a busy machine).
+    predict_threads: int = 1
     pool_size: int = 5
     pool_timeout_seconds: float = 2.0
     connect_timeout_seconds: int = 3
