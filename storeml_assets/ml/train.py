@@ -210,6 +210,11 @@ def train_model(
     empty = [column for column in features.categorical if x[column].isna().all()]
     if empty:
         x = x.assign(**{column: EMPTY_CATEGORY for column in empty})
+    # likewise a numeric feature null in every row (no reviews: no average rating): one constant value
+    # (the booster's binning of a column without a single value is undefined); it never splits a tree
+    empty_numeric = [column for column in features.numeric if x[column].isna().all()]
+    if empty_numeric:
+        x = x.assign(**{column: 0.0 for column in empty_numeric})
     if len(np.unique(y)) < 2:
         raise ValueError(f"label column {label!r} has a single class in {len(y)} training rows")
     x_fit, x_val, y_fit, y_val = train_test_split(

@@ -147,7 +147,7 @@ def test_select_names_groups_and_refuses_others() -> None:
 
 
 def test_propensity_trains_when_a_categorical_feature_is_never_filled() -> None:
-    """A storefront without profiles has no segment for anyone: the model still trains and scores."""
+    """A storefront without profiles or reviews has no segment or rating for anyone: the model still trains."""
     import numpy as np
     import pandas as pd
 
@@ -159,6 +159,7 @@ def test_propensity_trains_when_a_categorical_feature_is_never_filled() -> None:
     for column in FEATURE_SPEC.categorical:
         frame[column] = None
     frame["country"] = rng.choice(["DE", "FR"], 600)
+    frame[FEATURE_SPEC.numeric[-1]] = np.nan  # and a numeric one (no reviews, no average rating)
     frame[LABEL] = (frame[FEATURE_SPEC.numeric[0]] > 0.5).astype(int)
     model = train_model(frame, label=LABEL, features=FEATURE_SPEC, seed=1)
     scores = predict_scores(model, frame, FEATURE_SPEC)
