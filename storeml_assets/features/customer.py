@@ -603,6 +603,12 @@ def drift_frame(features: pl.DataFrame, *, history_start: datetime | None = None
     return rows.select(list(columns))
 
 
+def _has_values(column: pl.Series) -> bool:
+    """Whether ``column`` holds any value (NaN counts as none)."""
+    values = column.fill_nan(None) if column.dtype.is_float() else column
+    return values.null_count() < values.len()
+
+
 def customer_drift(
     reference: pl.DataFrame,
     current: pl.DataFrame,
@@ -630,5 +636,7 @@ def customer_drift(
             drift_share_threshold=drift_share_threshold, drifted_columns=[], reference_rows=ref.height,
             current_rows=cur.height, min_rows=rows, compared_columns=list(columns),
         )
-    return drift_summary(ref.to_pandas(), cur.to_pandas(), columns=list(columns),
+    # a feature no customer has on either side (a storefront without sessions has no traffic mix) cannot drift
+    compared = [c for c in columns if _has_values(ref[c]) or _has_values(cur[c])]
+    return drift_summary(ref.to_pandas(), cur.to_pandas(), columns=compared,
                          drift_share_threshold=drift_share_threshold, html_path=html_path, min_rows=rows)
