@@ -57,7 +57,7 @@ BUNDLES_GROUP = "bundles"
 STOREFRONT_KEY = dg.AssetKey(["synthetic", "storefront"])
 #: What the simulator planted, for tests and the demo to compare against.
 GROUND_TRUTH_TABLES = ("planted_bundles", "customer_propensity", "drift_spec", "expected_demand", "customer_taste",
-                       "product_appeal", "review_sentiment", "simulation_runs")
+                       "product_appeal", "review_sentiment", "customer_personas", "simulation_runs")
 GROUND_TRUTH_KEYS = {name: dg.AssetKey(["ground_truth", name]) for name in GROUND_TRUTH_TABLES}
 
 RAW_SCHEMA = "raw"

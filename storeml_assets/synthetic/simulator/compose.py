@@ -13,6 +13,7 @@ from storeml_assets.synthetic.simulator.customers import build_customers, propen
 from storeml_assets.synthetic.simulator.demand import expected_demand, taste_choice
 from storeml_assets.synthetic.simulator.drift import drift_truth
 from storeml_assets.synthetic.simulator.orders import build_orders, bundle_truth
+from storeml_assets.synthetic.simulator.personas import persona_truth
 from storeml_assets.synthetic.simulator.profiles import user_profiles
 from storeml_assets.synthetic.simulator.promotions import plan_codes, promotion_tables
 from storeml_assets.synthetic.simulator.sessions import build_sessions
@@ -90,6 +91,7 @@ def simulate(config: SimulationConfig) -> SimulatedData:
         "expected_demand": expected_demand(history, cat, customers, orders.bundles, taste_choice(taste)),
         "customer_taste": taste_truth(taste, cat, customers.user_ids),
         "product_appeal": appeal_truth(taste, cat),
+        "customer_personas": persona_truth(history, customers, config.preset.n_orders),
     }
     timings["total"] = time.perf_counter() - t_all
     generated_at = datetime.now(UTC)  # wall clock; not part of any frame
