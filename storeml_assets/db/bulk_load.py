@@ -317,7 +317,7 @@ def _copy_chunk(url: str, swap: Swap, offset: int, length: int) -> None:
     if swap.binary:
         data = conform_to_table(chunk.to_arrow(), swap.columns, f"{swap.database}.{swap.table}")
         with adbc_connection(url, swap.application_name) as conn, conn.cursor() as cur:
-            cur.execute("set synchronous_commit = off")
+            cur.execute("set local synchronous_commit = off")
             cur.adbc_ingest(swap.load_table, data, mode="append", db_schema_name=swap.schema)
             conn.commit()
         return
