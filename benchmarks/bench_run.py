@@ -49,6 +49,8 @@ class ScaleResult:
     baseline_seconds: float = 0.0
     peak_rss_bytes: int = 0
     load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: why the pipeline stopped early (the stages before it are still reported), else empty
+    error: str = ""
 
     @property
     def run_seconds(self) -> float:
@@ -138,9 +140,12 @@ def run_scale(scale: str, seed: int) -> ScaleResult:
 
     settings = get_settings()
     demo = Demo(settings, Console(stderr=True), scale=scale, drift=False, seed=seed)
-    report = demo.run()
     result = ScaleResult(scale)
-    for stage in report.stage_times:
+    try:
+        demo.run()
+    except Exception as exc:  # reported with the stages that finished, and the baseline still measured
+        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    for stage in demo.report.stage_times:
         result.stages.append(Stage(stage.name, round(stage.seconds, 2), stage_rows(stage.name, settings)))
     result.baseline_rows, seconds = bare_copy(settings)
     result.baseline_seconds = round(seconds, 2)
@@ -178,6 +183,8 @@ def report(result: ScaleResult) -> list[str]:
         f"{sum(s.seconds for s in result.stages):.1f} s"
     )
     lines.append(f"peak resident memory: {result.peak_rss_bytes / 1024**3:.2f} GB ({peak_ok} the 6 GB target of large)")
+    if result.error:
+        lines.append(f"the pipeline stopped early: {result.error}")
     return lines
 
 
