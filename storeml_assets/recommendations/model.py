@@ -38,11 +38,11 @@ OUTPUT_COLUMNS = ("request", "kind", "rank", "product_id", "score", "source")
 #: (docs/families/recommendations.md: ALS on BM25-weighted feedback led item-item and BPR at ``small``).
 ALGORITHMS = ("als", "bpr", "item_cosine", "item_bm25")
 ALGORITHM = "als"
-ALS_PARAMS = {"factors": 24, "regularization": 0.1, "alpha": 1.0, "iterations": 15}
+ALS_PARAMS = {"factors": 24, "regularization": 0.1, "alpha": 0.5, "iterations": 15}
 #: BM25 weighting of the customer x product matrix before ALS/BPR (damps heavy customers and products).
 BM25_K1, BM25_B = 1.2, 0.75
 #: Factor-model scores get this times log(1 + training purchases) of the product: a popularity prior.
-POPULARITY_PRIOR = 0.05
+POPULARITY_PRIOR = 0.03
 BPR_PARAMS = {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100}
 NEIGHBOURS = 50
 
