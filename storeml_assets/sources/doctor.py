@@ -36,6 +36,8 @@ class Readiness:
     rows: int | None
     #: The model family (or ``bundle_rules``) this row is for; empty for a catalog purpose without one yet.
     family: str = ""
+    #: What the reason ends with, in brackets (a family's own words); default "<purpose> needs <table>".
+    needs: str = ""
 
     @property
     def ready(self) -> bool:
@@ -46,9 +48,10 @@ class Readiness:
         """Why the purpose is skipped (``reviews has 0 rows < 200 (sentiment analysis needs reviews)``), or ''."""
         if self.ready:
             return ""
+        needs = self.needs or f"{self.purpose} needs {self.table}"
         if self.rows is None:
-            return f"{self.table} is missing ({self.purpose} needs {self.table})"
-        return f"{self.table} has {self.rows:,} rows < {self.minimum:,} ({self.purpose} needs {self.table})"
+            return f"{self.table} is missing ({needs})"
+        return f"{self.table} has {self.rows:,} rows < {self.minimum:,} ({needs})"
 
 
 @dataclass
@@ -90,7 +93,7 @@ def readiness_rows(counts: dict[str, int | None]) -> list[Readiness]:
         for table, minimum in family.requires.items():
             if table not in CATALOG:  # a warehouse table: ready when its sources are
                 continue
-            rows.append(Readiness(table, minimum, family.purpose, counts.get(table), family.name))
+            rows.append(Readiness(table, minimum, family.purpose, counts.get(table), family.name, family.purpose))
             covered.add(table)
     rows += [Readiness(table, minimum, purpose, counts.get(table)) for table, minimum, purpose in READINESS
              if table not in covered and table not in REQUIRED_TABLES]

@@ -137,6 +137,9 @@ def test_readiness_says_why_a_purpose_is_skipped() -> None:
     assert Readiness("reviews", 200, "sentiment analysis", None).reason == (
         "reviews is missing (sentiment analysis needs reviews)")
     assert Readiness("reviews", 200, "sentiment analysis", 250).reason == ""
+    family = Readiness("reviews", 200, "sentiment analysis needs reviews", 3, "review_sentiment",
+                       "sentiment analysis needs reviews")
+    assert family.reason == "reviews has 3 rows < 200 (sentiment analysis needs reviews)"
 
 
 def test_select_names_groups_and_refuses_others() -> None:
