@@ -5,8 +5,9 @@ The seasonal :class:`~storeml_assets.synthetic.simulator.common.Clock` spreads e
 orders over their active days. Besides its weekly and daily cycles and mild trend, each day
 carries the factor of :func:`demand_calendar`:
 
-- yearly seasonality: ``1 + YEARLY_AMPLITUDE * cos(2 pi (day of year - YEARLY_PEAK_DAY) / 365.25)``
-  (busiest in early December, quietest in early June);
+- yearly seasonality, a retailer's: a peak season (a Gaussian bump of ``+PEAK_SEASON_UPLIFT`` around
+  ``PEAK_SEASON_DAY``, mid-December) and the lull after it (``-POST_SEASON_LULL`` around late January),
+  flat in between, so a history of spring to autumn barely sees it and two years of history see it twice;
 - retail holidays (:func:`holiday_factor`: Black Friday, Cyber Monday, the December run-up,
   Labor Day...), a public calendar a storefront knows in advance;
 - promotion uplift: the first ``PROMO_LAUNCH_DAYS`` days of each two-week campaign (the campaigns
@@ -49,8 +50,11 @@ if TYPE_CHECKING:
 
 #: Random stream of the campaign uplifts (kept apart so no other stream moves).
 STREAM_DEMAND = 63
-YEARLY_AMPLITUDE = 0.12
-YEARLY_PEAK_DAY = 340  # early December
+PEAK_SEASON_UPLIFT = 0.25
+PEAK_SEASON_DAY = 345  # mid-December
+POST_SEASON_LULL = 0.10
+POST_SEASON_DAY = 25  # late January
+SEASON_WIDTH_DAYS = 18.0
 PROMO_LAUNCH_DAYS = 2
 PROMO_UPLIFT_RANGE = (1.15, 1.40)
 #: Quantity of one order line: 1, 2 or 3 with these cumulative probabilities (see ``orders.build_orders``).
@@ -92,6 +96,13 @@ def holiday_factor(day: date) -> tuple[float, str | None]:
     return 1.0, None
 
 
+def _yearly_bump(day_of_year: np.ndarray, centre: float) -> np.ndarray:
+    """A Gaussian bump of height 1 around ``centre``, on the circular distance within a year."""
+    distance = np.abs(day_of_year - centre) % 365.25
+    distance = np.minimum(distance, 365.25 - distance)
+    return np.exp(-0.5 * (distance / SEASON_WIDTH_DAYS) ** 2)
+
+
 @dataclass(frozen=True)
 class DemandCalendar:
     """The planted day factors of one history, by day index (0 = ``cfg.start_date``)."""
@@ -112,7 +123,8 @@ def demand_calendar(cfg: SimulationConfig) -> DemandCalendar:
     """Yearly seasonality, holidays and campaign-launch uplift for every day of ``cfg``'s history."""
     days = [cfg.start_date + timedelta(days=i) for i in range(cfg.days)]
     doy = np.array([d.timetuple().tm_yday for d in days], dtype=np.float64)
-    yearly = 1.0 + YEARLY_AMPLITUDE * np.cos(2 * math.pi * (doy - YEARLY_PEAK_DAY) / 365.25)
+    yearly = (1.0 + PEAK_SEASON_UPLIFT * _yearly_bump(doy, PEAK_SEASON_DAY)
+              - POST_SEASON_LULL * _yearly_bump(doy, POST_SEASON_DAY))
     holidays = [holiday_factor(d) for d in days]
     n_campaigns = math.ceil(cfg.days / CAMPAIGN_DAYS)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, STREAM_DEMAND, 1]))
