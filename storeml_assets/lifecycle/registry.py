@@ -6,6 +6,7 @@ from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.models import purchase_propensity
 from storeml_assets.recommendations import family as recommendations
+from storeml_assets.segmentation import family as segmentation
 from storeml_assets.sentiment import family as sentiment
 
 FAMILIES: tuple[ModelFamily, ...] = (
@@ -16,4 +17,5 @@ FAMILIES: tuple[ModelFamily, ...] = (
 GENERIC_FAMILIES: tuple[GenericFamily, ...] = (
     recommendations.FAMILY,
     sentiment.FAMILY,
+    segmentation.FAMILY,
 )

@@ -235,8 +235,8 @@ def output(model: SegmentationModel, frames: Mapping[str, pl.DataFrame], version
 
 
 def input_example(prepared: Prepared) -> pd.DataFrame:
-    """Three holdout customers' features: the serving input."""
-    return prepared.holdout.select("customer_id", *INPUT_COLUMNS).head(3).to_pandas()
+    """Three holdout customers' features: the serving input (features as floats, so a missing one is NaN)."""
+    return prepared.holdout.select("customer_id", pl.col(INPUT_COLUMNS).cast(pl.Float64)).head(3).to_pandas()
 
 
 def _params() -> dict[str, Any]:
