@@ -2,6 +2,7 @@
 :class:`~storeml_assets.lifecycle.family.ModelFamily` (a binary classifier over customer features) or its
 :class:`~storeml_assets.lifecycle.generic.GenericFamily` (a family in its own terms), and one line here."""
 
+from storeml_assets.forecasting import family as demand_forecast
 from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.models import purchase_propensity
@@ -17,5 +18,6 @@ FAMILIES: tuple[ModelFamily, ...] = (
 GENERIC_FAMILIES: tuple[GenericFamily, ...] = (
     recommendations.FAMILY,
     sentiment.FAMILY,
+    demand_forecast.FAMILY,
     segmentation.FAMILY,
 )
