@@ -4,7 +4,9 @@ Creates temporary ``storeml`` and ``mlflow`` databases on the storeml server (em
 ``STOREML_PG_URL`` when set), trains and registers a small purchase-propensity model as
 ``champion``, starts both servers on loopback, and drives each with wrk (Debian package ``wrk``):
 single-instance requests at concurrency 1, 8 and 64, and batches of 100 at concurrency 8. Prints
-requests/s and p50/p99 latency per server and the ratios, all measured in the same run.
+requests/s and p50/p99 latency per server and the ratios, all measured in the same run, and what the
+prediction log costs: throughput against the same server without it, and CPU per request (server
+process, and for the log its database connections' server processes) which a busy machine disturbs less.
 
     python -m benchmarks.bench_serve [--seconds 10] [--port 24420]
 """
@@ -21,10 +23,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import mlflow
+import psycopg2
 
 from storeml_assets.db.admin import create_database, drop_database
 from storeml_assets.db.locator import server_url
@@ -64,12 +68,59 @@ def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 180) ->
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def run_wrk(url: str, body: Path, connections: int, seconds: int, work: Path) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads) from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (MLflow's server runs uvicorn as a child)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while listing
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def log_backends(storeml_url: str) -> list[int]:
+    """The server processes of the prediction log's connections (storeml serve with the log; the one without
+    it opens none for inline predictions). Empty when the database server is not on this machine."""
+    conn = psycopg2.connect(storeml_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pid from pg_stat_activity where datname = current_database() "
+                        "and application_name = 'storeml-serve'")
+            pids = [int(row[0]) for row in cur.fetchall()]
+    finally:
+        conn.close()
+    return [pid for pid in pids if Path(f"/proc/{pid}/stat").exists()]
+
+
+def run_wrk(url: str, body: Path, connections: int, seconds: int, work: Path,
+            cpu_of: Callable[[], list[int]] = list) -> dict[str, float]:
+    """wrk's requests/s, p50 and p99 (ms), non-2xx count, and the CPU ms per request of the processes
+    ``cpu_of`` names (read before and after the run)."""
     script = work / f"post-{uuid.uuid4().hex[:6]}.lua"
     script.write_text(LUA.format(body=body))
     threads = min(connections, 2)
+    pids = cpu_of()
+    cpu_before = {pid: _cpu_seconds(pid) for pid in pids}
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                           url], check=True, capture_output=True, text=True).stdout
+    cpu = sum(max(_cpu_seconds(pid) - before, 0.0) for pid, before in cpu_before.items())
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
 
@@ -80,7 +131,8 @@ def run_wrk(url: str, body: Path, connections: int, seconds: int, work: Path) ->
         value, unit = float(found.group(1)), found.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": float(errors.group(1)) if errors else 0.0}
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": float(errors.group(1)) if errors else 0.0,
+            "cpu_ms": 1000 * cpu / requests if requests else float("nan")}
 
 
 def main() -> None:
@@ -118,6 +170,7 @@ def main() -> None:
         tracking.promote(FAMILY, version)
         mlflow.set_tracking_uri(None)
 
+        storeml_url = with_database(server, names["storeml"])
         storeml_port, mlflow_port = args.port, args.port + 1
         log = (work / "storeml.log").open("wb")
         processes.append(subprocess.Popen([str(Path(sys.executable).parent / "storeml"), "serve", "--port",
@@ -148,10 +201,11 @@ def main() -> None:
             ours.write_text(json.dumps({"instances": rows}))
             theirs.write_text(json.dumps({"dataframe_records": rows}))
             mine = run_wrk(f"http://127.0.0.1:{storeml_port}/v1/models/{FAMILY}/predict", ours, connections,
-                           args.seconds, work)
-            base = run_wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs, connections, args.seconds, work)
+                           args.seconds, work, lambda: [processes[0].pid, *log_backends(storeml_url)])
+            base = run_wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs, connections, args.seconds, work,
+                           lambda: process_tree(processes[2].pid))
             bare = run_wrk(f"http://127.0.0.1:{args.port + 2}/v1/models/{FAMILY}/predict", ours, connections,
-                           args.seconds, work)
+                           args.seconds, work, lambda: [processes[1].pid])
             results.append((kind, batch, connections, mine, base, bare))
 
         print("| load | batch | concurrency | storeml req/s | p50 ms | p99 ms | mlflow req/s | p50 ms | p99 ms "
@@ -167,11 +221,15 @@ def main() -> None:
         print(f"prediction log: {health['written']} rows written, {health['dropped']} dropped, "
               f"queue {health['queue_depth']}")
         print()
-        print("| load | batch | concurrency | with log req/s | without log req/s | log cost |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for kind, batch, connections, mine, _, bare in results:
+        # CPU per request does not depend on what else the machine runs: the log's cost is its share of it
+        # (the log's database work included); the throughput difference is shown beside it
+        print("| load | batch | concurrency | with log req/s | without log req/s | throughput cost "
+              "| CPU ms/req with log (its db work) | without log | mlflow | log's CPU share |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for kind, batch, connections, mine, base, bare in results:
             print(f"| {kind} | {batch} | {connections} | {mine['rps']:.0f} | {bare['rps']:.0f} "
-                  f"| {100 * (1 - mine['rps'] / bare['rps']):.1f}% |")
+                  f"| {100 * (1 - mine['rps'] / bare['rps']):.1f}% | {mine['cpu_ms']:.2f} | {bare['cpu_ms']:.2f} "
+                  f"| {base['cpu_ms']:.2f} | {100 * (1 - bare['cpu_ms'] / mine['cpu_ms']):.1f}% |")
 
     finally:
         for process in processes:

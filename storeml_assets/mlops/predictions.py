@@ -3,8 +3,9 @@ read per prediction through ``mlops.v_predictions`` (which also shows ``mlops.pr
 logged one by one).
 
 A request is written as one row with COPY: its instances, outputs and confidences as three arrays
-in the same order, each instance list encoded to JSON once. That keeps a batch of 100 at the cost of
-one row instead of 100 JSON rows and 400 index entries.
+in the same order, each encoded to JSON once (inline instances are logged as the request body that
+carried them, not encoded again). That keeps a batch of 100 at the cost of one row instead of 100
+JSON rows and 400 index entries.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class PredictionRequest:
     inputs: Sequence[Mapping[str, Any]]
     outputs: Sequence[Mapping[str, Any]]
     confidences: Sequence[float | None] | None = None
+    #: ``inputs`` already as JSON text, logged as it is: a JSON array, or the request body as received whose
+    #: ``instances`` is that array (an inline batch is then never encoded again).
+    inputs_json: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.inputs) != len(self.outputs):
@@ -70,7 +74,8 @@ class PredictionRequest:
             confidences = [out.get("confidence") for out in self.outputs]
         fields = (
             _text(self.family), _text(self.model_name), _text(self.model_version), _text(self.request_id),
-            _text(_json_array(self.inputs)), _text(_json_array(self.outputs)), _float_array(confidences),
+            _text(self.inputs_json if self.inputs_json is not None else _json_array(self.inputs)),
+            _text(_json_array(self.outputs)), _float_array(confidences),
             _number(self.latency_ms), _text(self.timestamp.isoformat()),
         )
         return "\t".join(fields) + "\n"
@@ -177,10 +182,10 @@ def count_predictions(conn: Connection, model_name: str | None = None) -> int:
     if model_name is None:
         return int(conn.execute(sa.text(
             "select (select count(*) from mlops.predictions) "
-            "+ (select coalesce(sum(json_array_length(instances)), 0) from mlops.prediction_requests)")).scalar_one())
+            "+ (select coalesce(sum(json_array_length(outputs)), 0) from mlops.prediction_requests)")).scalar_one())
     return int(conn.execute(sa.text(
         "select (select count(*) from mlops.predictions where model_name = :m) "
-        "+ (select coalesce(sum(json_array_length(instances)), 0) from mlops.prediction_requests "
+        "+ (select coalesce(sum(json_array_length(outputs)), 0) from mlops.prediction_requests "
         "where model_name = :m)"), {"m": model_name}).scalar_one())
 
 

@@ -73,6 +73,8 @@ class ServedFamily:
                         raise InstanceError(("body", "instances", index, column), "must be a finite number")
                 elif not (value is None or isinstance(value, str)):
                     raise InstanceError(("body", "instances", index, column), "must be a string or null")
+                elif value is not None and "\x00" in value:  # no PostgreSQL text or jsonb can hold it
+                    raise InstanceError(("body", "instances", index, column), "must not contain a NUL character")
 
     def build_frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Validated instances as a frame in signature order."""

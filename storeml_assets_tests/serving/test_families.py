@@ -39,6 +39,9 @@ def test_a_family_is_served_as_it_declares() -> None:
         served.validate([{"items": 3, "channel": 4}])
     with pytest.raises(InstanceError, match="must be a number or null"):
         served.validate([{"items": "three", "channel": "web"}])
+    with pytest.raises(InstanceError, match="must not contain a NUL character") as nul:
+        served.validate([{"items": 1, "channel": "web"}, {"items": 3, "channel": "w\x00b"}])
+    assert nul.value.loc == ("body", "instances", 1, "channel")
     inline_only = served_family(dataclasses.replace(family, lookup_key=None))
     assert inline_only.id_source is None
 

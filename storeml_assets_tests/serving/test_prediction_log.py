@@ -118,6 +118,25 @@ def test_the_queue_drops_whole_requests_beyond_its_bound_and_writes_the_rest(eng
     assert log.dropped == 20 and log.failed_writes == 0
 
 
+def test_a_request_body_is_logged_as_received_and_read_per_instance(engine: sa.engine.Engine) -> None:
+    inputs = [{"frequency": 1, "city": "Lille\tnord"}, {"frequency": 2.5, "city": None}]
+    body = '{\n  "instances": [{"frequency": 1, "city": "Lille\\tnord"},\r\n {"frequency": 2.5, "city": null}]}'
+    request = PredictionRequest(
+        family="purchase_propensity", model_name="purchase_propensity", model_version="4", request_id="body",
+        timestamp=AT, latency_ms=2.0, inputs=inputs, inputs_json=body,
+        outputs=[{"prediction": 1, "confidence": 0.8}, {"prediction": 0, "confidence": 0.6}],
+    )
+    with engine.begin() as conn:
+        assert write_requests(conn, [request]) == 2
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("select instances::text from mlops.prediction_requests")).scalar_one()
+        rows = predictions_of_request(conn, "body")
+        assert count_predictions(conn) == 2
+    assert stored == body  # not encoded again
+    assert [r["input"] for r in rows] == inputs
+    assert [r["confidence"] for r in rows] == [0.8, 0.6]
+
+
 def test_mismatched_outputs_name_the_request() -> None:
     with pytest.raises(ValueError, match="request 'bad': 2 inputs but 1 outputs"):
         PredictionRequest(family="f", model_name="f", model_version="1", request_id="bad", timestamp=AT,

@@ -35,8 +35,9 @@ def served(state: ServingState, family: str) -> ServedFamily:
 
 
 async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dict[str, Any]], *,
-                       request_id: str, ids: list[int] | None = None) -> PredictResponse:
-    """Predict ``rows`` with the family's current champion (micro-batched), log them, count the request."""
+                       request_id: str, ids: list[int] | None = None, body: str | None = None) -> PredictResponse:
+    """Predict ``rows`` with the family's current champion (micro-batched), log them, count the request.
+    ``body``: the request body whose ``instances`` are ``rows``, logged as received."""
     started = time.perf_counter()
     if state.champions.get(family.name) is None:
         reason = state.champions.state(family.name).error or "champion not loaded yet"
@@ -62,7 +63,8 @@ async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dic
     if state.config.log_predictions:
         state.prediction_log.offer(PredictionRequest(
             family=family.name, model_name=family.registered_model, model_version=result.version,
-            request_id=request_id, timestamp=now, latency_ms=latency_ms, inputs=rows, outputs=outputs))
+            request_id=request_id, timestamp=now, latency_ms=latency_ms, inputs=rows, outputs=outputs,
+            inputs_json=body))
     predictions = [Prediction(**out, customer_id=ids[i] if ids else None) for i, out in enumerate(outputs)]
     return PredictResponse(model=family.registered_model, version=result.version, request_id=request_id,
                            predictions=predictions)
@@ -84,7 +86,8 @@ async def predict_family(family: str, body: PredictRequest, state: State, reques
         if len(body.instances) > limit:
             raise ApiError(422, f"instances: at most {limit} per request, got {len(body.instances)}",
                            loc=["body", "instances"])
-        return await predict_rows(state, served_family, [dict(i) for i in body.instances], request_id=request_id)
+        return await predict_rows(state, served_family, [dict(i) for i in body.instances], request_id=request_id,
+                                  body=await _body_text(request))
     ids = list(body.customer_ids or [])
     if len(ids) > limit:
         raise ApiError(422, f"customer_ids: at most {limit} per request, got {len(ids)}", loc=["body", "customer_ids"])
@@ -108,6 +111,15 @@ async def predict_family(family: str, body: PredictRequest, state: State, reques
         raise ApiError(404, f"customer_ids: no features for {shown}", loc=["body", "customer_ids"])
     rows = [_numbers(found[i]) for i in ids]
     return await predict_rows(state, served_family, rows, request_id=request_id, ids=ids)
+
+
+async def _body_text(request: Request) -> str | None:
+    """The JSON body as text (already read and parsed by then: no second read), None unless UTF-8."""
+    raw = await request.body()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:  # UTF-16/32 JSON is valid too: its rows are encoded for the log instead
+        return None
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, Any]:
