@@ -59,7 +59,8 @@ def run_child(method: str, folder: Path) -> None:
         start = time.perf_counter()
         holdout = prepared.holdout.to_pandas()
         labels = sg.rfm_quintile_segments(holdout)
-        figures = sg.segment_figures(sg.evaluation_space(holdout), labels, holdout["persona"].astype(str).to_numpy())
+        figures = {**sg.segment_figures(sg.evaluation_space(holdout), labels,
+                                        holdout["persona"].astype(str).to_numpy())}
         score_s = time.perf_counter() - start
     print(json.dumps({"prepare_s": prepare_s, "train_s": train_s, "score_s": score_s,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
