@@ -3,8 +3,9 @@ the two popularity baselines, in one run.
 
     python -m benchmarks.bench_recommendations [--scale small|large] [--seed 7] [--methods als,item_bm25,...]
 
-The parent simulates the storefront once and saves the tables the family reads; each method then runs in its
-own subprocess, so each one's peak RSS is its own (the parent also reports ``RUSAGE_CHILDREN``). Every child
+A subprocess simulates the storefront once and saves the tables the family reads; each method then runs in
+its own subprocess, so each one's peak RSS is its own (Linux carries a process's peak RSS across fork and exec,
+so the parent stays small: it never holds the simulation). The parent also reports ``RUSAGE_CHILDREN``. Every child
 prepares the data the family's way (events, weights and the 14-day time split; timed as ``prepare``), fits
 (``train``: counting purchases for a baseline), ranks 10 products for every scored customer (``score``) and
 computes NDCG@10; the family's model also writes the output table's rows for every active customer
@@ -105,9 +106,13 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help=f"comma-separated subset of {', '.join(METHODS)}")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--simulate-into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child(args.child, args.data)
+        return
+    if args.simulate_into:
+        print(json.dumps(simulate_tables(args.scale, args.seed, args.simulate_into)))
         return
     methods = args.methods.split(",") if args.methods else list(DEFAULT_METHODS.get(args.scale, METHODS))
     unknown = sorted(set(methods) - set(METHODS))
@@ -117,7 +122,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_recommendations_") as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        rows = simulate_tables(args.scale, args.seed, folder)
+        command = [sys.executable, "-m", "benchmarks.bench_recommendations", "--scale", args.scale,
+                   "--seed", str(args.seed), "--simulate-into", str(folder)]
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"simulation failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-3:]}")
+        rows = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"simulated {args.scale} (seed {args.seed}) in {time.perf_counter() - start:.1f} s: "
               + ", ".join(f"{name} {n:,}" for name, n in rows.items()))
         for method in methods:
@@ -132,7 +142,7 @@ def main() -> None:
             print(f"{method:>18}: prepare {r['prepare_s']:6.2f} s  train {r['train_s']:7.2f} s  "
                   f"score {r['score_s']:6.2f} s{output}  peak {r['peak_rss_mb']:7.0f} MB  "
                   f"ndcg@10 {r['ndcg_at_10']:.4f}  coverage {r['coverage']:.3f}")
-    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the simulation included
     summary: dict[str, object] = {"scale": args.scale, "seed": args.seed, "methods": results,
                                   "children_peak_rss_mb": children_peak}
     if "als" in results:
@@ -153,7 +163,7 @@ def main() -> None:
                 summary[f"time_vs_{base}"] = ratio_time
                 print(f"  als vs {base}: ndcg@10 x{ratio_ndcg:.2f}, train+score time x{ratio_time:.1f}, "
                       f"peak memory x{family['peak_rss_mb'] / other['peak_rss_mb']:.2f}")
-    print(f"peak RSS of any child (RUSAGE_CHILDREN): {children_peak:.0f} MB")
+    print(f"peak RSS of any child, the simulation included (RUSAGE_CHILDREN): {children_peak:.0f} MB")
     print("JSON: " + json.dumps(summary))
 
 
