@@ -186,10 +186,12 @@ def warehouse_transactions(
 ) -> pl.DataFrame:
     """Transaction facts: one row per order with a successful payment, amount = sum of its lines."""
     # a real storefront may have no payments table (it reads as empty): then a non-cancelled order is a payment
-    without_payments = get_settings().source_mode == "external" and payments.height == 0 and orders.height > 0
+    settings = get_settings()
+    without_payments = settings.source_mode == "external" and payments.height == 0 and orders.height > 0
     if without_payments:
         context.log.info("no payments in the source: every order not failed or cancelled counts as paid")
-    result = tf.build_transactions(orders, order_items, payments, without_payments=without_payments)
+    result = tf.build_transactions(orders, order_items, payments, without_payments=without_payments,
+                                   day_timezone=settings.day_timezone)
     context.add_output_metadata(
         {
             "transactions": result.height,

@@ -205,14 +205,20 @@ def orders_as_payments(orders: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_transactions(
-    orders: pl.DataFrame, order_items: pl.DataFrame, transactions: pl.DataFrame, *, without_payments: bool = False
+    orders: pl.DataFrame,
+    order_items: pl.DataFrame,
+    transactions: pl.DataFrame,
+    *,
+    without_payments: bool = False,
+    day_timezone: str = UTC,
 ) -> pl.DataFrame:
     """One row per order with a successful payment; amount = sum of its lines' ``line_total``.
 
     ``transactions`` are the source payments (``raw.transactions``); they may cover more orders
     than ``orders`` (e.g. one day more, for payments processed after midnight): only payments of
     the given orders are used. ``without_payments``: the storefront has no payments table, so
-    :func:`orders_as_payments` stands in for them.
+    :func:`orders_as_payments` stands in for them. ``time_id`` is the order's day in ``day_timezone``
+    (the daily partitions' day boundary); ``transaction_ts`` stays UTC.
     """
     require_columns(orders, "orders", RAW_ORDERS_COLUMNS)
     require_columns(order_items, "order_items", ("order_id", "line_total"))
@@ -237,7 +243,7 @@ def build_transactions(
         .select(
             "transaction_id",
             "customer_id",
-            time_id_of(pl.col("transaction_ts")).alias("time_id"),
+            time_id_of(pl.col("transaction_ts").dt.convert_time_zone(day_timezone)).alias("time_id"),
             pl.col("transaction_amount").fill_null(0).cast(MONEY),
             "channel",
             "payment_type",

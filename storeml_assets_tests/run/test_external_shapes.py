@@ -76,6 +76,11 @@ def test_without_payments_an_order_not_cancelled_is_one_transaction() -> None:
     assert facts["transaction_id"].to_list() == [1, 2]
     assert facts["customer_id"].to_list() == [10, None]  # the guest order stays, without a customer
     assert [float(v) for v in facts["transaction_amount"]] == [0.0, 7.5]  # a return nets its line out
+    assert facts["time_id"].to_list() == [20250301, 20250301]
+    late = orders.with_columns(pl.lit(datetime(2025, 3, 1, 23, 30, tzinfo=UTC)).alias("ordered_at"))
+    berlin = build_transactions(late, items, payments, without_payments=True, day_timezone="Europe/Berlin")
+    assert berlin["time_id"].to_list() == [20250302, 20250302]  # already March 2 in Berlin
+    assert berlin["transaction_ts"].dtype == pl.Datetime("us", "UTC")
 
 
 def _settings(tmp_path: Path, storefront_url: str, **overrides: object) -> Settings:
