@@ -2,8 +2,9 @@
 
     python -m benchmarks.bench_sentiment [--scale small|large] [--seed 7]
 
-The parent simulates the storefront once and saves its reviews (with products, categories and the
-planted truth); each method then runs in its own subprocess, so each one's peak RSS is its own.
+A child simulates the storefront once and saves its reviews (with products, categories and the
+planted truth); each method then runs in its own subprocess, so each one's peak RSS is its own
+(the parent stays small: a child forked from a big parent inherits the parent's peak).
 Every child prepares the data the family's way (time split, newest 20% held out; timed as
 ``prepare``), then fits and scores the holdout. Targets: the family trains in <= 30 s at ``small``
 and <= 5 min at ``large`` with a peak of <= 4 GB. The last line is ``JSON: {...}``.
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,24 +68,30 @@ def run_child(method: str, folder: Path) -> None:
         proba, predicted = np.tile(share, (len(y_holdout), 1)), np.full(len(y_holdout), int(np.argmax(share)))
     score_s = time.perf_counter() - start
     metrics = sm.classification_metrics(y_holdout, predicted, proba)
+    oracle = _oracle(prepared.holdout) if method == "storeml" else None
     print(json.dumps({
         "prepare_s": prepare_s, "train_s": train_s, "score_s": score_s,
         "score_per_1k_s": score_s / max(len(y_holdout), 1) * 1000,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "macro_f1": metrics["macro_f1"], "brier": metrics["brier"],
-        "train_reviews": len(y_train), "holdout_reviews": len(y_holdout),
+        "train_reviews": len(y_train), "holdout_reviews": len(y_holdout), "oracle": oracle,
     }))
 
 
-def _oracle(folder: Path) -> dict[str, float]:
-    """The planted truth's figures on the same holdout."""
-    import polars as pl
+def simulate_child(scale: str, seed: int, folder: Path) -> None:
+    """Simulate the storefront and save the tables the family reads (in a child, so that the parent
+    stays small: a child forked from a big parent would report the parent's peak as its own)."""
+    from storeml_assets.synthetic.simulator import SimulationConfig, simulate
 
-    from storeml_assets.sentiment import family as sf
+    start = time.perf_counter()
+    data = simulate(SimulationConfig(seed=seed, scale=scale))
+    for name in TABLES:
+        data.table(name).write_parquet(folder / f"{name}.parquet")
+    print(f"simulated {scale}: {data.table('reviews').height:,} reviews in {time.perf_counter() - start:.1f} s")
 
-    frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLES}
-    prepared = sf.prepare(frames, 0)
-    holdout = prepared.holdout
+
+def _oracle(holdout: Any) -> dict[str, float]:
+    """The planted truth's figures on the holdout."""
     from storeml_assets.sentiment import metrics as sm
     from storeml_assets.sentiment.model import CLASSES
 
@@ -92,35 +100,38 @@ def _oracle(folder: Path) -> dict[str, float]:
     return sm.classification_metrics(holdout["label"].to_numpy(), oracle_class, proba)
 
 
+def _child(args: list[str]) -> str:
+    child = subprocess.run([sys.executable, "-m", "benchmarks.bench_sentiment", *args], cwd=REPO_ROOT,
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{child.stderr}")
+    return child.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="small", choices=("tiny", "small", "medium", "large"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--simulate-into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child(args.child, args.folder)
         return
-
-    from storeml_assets.synthetic.simulator import SimulationConfig, simulate
+    if args.simulate_into:
+        simulate_child(args.scale, args.seed, args.simulate_into)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-sentiment-") as tmp:
         folder = Path(tmp)
-        start = time.perf_counter()
-        data = simulate(SimulationConfig(seed=args.seed, scale=args.scale))
-        for name in TABLES:
-            data.table(name).write_parquet(folder / f"{name}.parquet")
-        print(f"simulated {args.scale}: {data.table('reviews').height:,} reviews in {time.perf_counter() - start:.1f} s")
-        del data
-        oracle = _oracle(folder)
-        results: dict[str, dict[str, float]] = {}
+        print(_child(["--scale", args.scale, "--seed", str(args.seed), "--simulate-into", str(folder)]))
+        results: dict[str, dict[str, Any]] = {}
         for method in METHODS:
-            child = subprocess.run([sys.executable, "-m", "benchmarks.bench_sentiment", "--child", method,
-                                    "--folder", str(folder)], cwd=REPO_ROOT, capture_output=True, text=True)
-            if child.returncode != 0:
-                raise SystemExit(f"{method} failed:\n{child.stderr}")
-            results[method] = json.loads(child.stdout.strip().splitlines()[-1])
+            results[method] = json.loads(_child(["--child", method, "--folder", str(folder)]).splitlines()[-1])
+    oracle = results["storeml"].pop("oracle")
+    for r in results.values():
+        r.pop("oracle", None)
 
     ours = results["storeml"]
     print(f"\n{'method':<16}{'train s':>10}{'score/1k s':>12}{'peak MB':>10}{'macro_f1':>10}{'brier':>8}")

@@ -87,6 +87,15 @@ def test_split_is_by_time(trained) -> None:
     assert prepared.holdout.height == pytest.approx(0.2 * total, abs=1)
 
 
+def test_training_keeps_the_newest_reviews_up_to_the_cap(small, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sf, "MAX_TRAINING_REVIEWS", 1000)
+    capped = sf.prepare(small, 0)
+    assert capped.train.height == capped.training_rows == 1000
+    assert capped.train["created_at"].max() <= capped.holdout["created_at"].min()
+    total = small["reviews"].height
+    assert capped.holdout.height == total - int(round(total * 0.8))
+
+
 BAD_INPUTS = {
     "empty": ("", ""),
     "missing": (None, None),
