@@ -125,7 +125,7 @@ def write_requests(conn: Connection, requests: Sequence[PredictionRequest]) -> i
     text = io.StringIO("".join(request.copy_line() for request in requests))
     cursor = conn.connection.cursor()
     try:
-        cursor.copy_expert(_COPY, text)
+        cursor.copy_expert(_COPY, text, size=1 << 20)  # a 100-instance request is ~160 kB: few reads, not 8 kB ones
     finally:
         cursor.close()
     return sum(len(request) for request in requests)
