@@ -166,6 +166,7 @@ def evaluate(model: SegmentationModel, prepared: Prepared) -> Evaluation:
                                 "segment": assigned[:keep].tolist()}},
         markdown="### Segment profile (holdout)\n\n" + sg.profile_markdown(profile) + "\n\n### Figures\n\n"
                  + sg.markdown_table(table, header, right=header[1:]),
+        plots={"segments.png": sg.segment_plot(holdout, assigned)},
     )
 
 

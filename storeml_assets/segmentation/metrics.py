@@ -11,6 +11,7 @@ planted personas are measured the same way on the same customers.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -128,3 +129,32 @@ def profile_markdown(profile: Sequence[Mapping[str, object]]) -> str:
              cell(row["mean_recency_days"], 1), cell(row["mean_frequency"], 2), cell(row["mean_monetary"], 2)]
             for row in profile]
     return markdown_table(rows, list(PROFILE_COLUMNS), right=list(PROFILE_COLUMNS[1:]))
+
+
+def segment_plot(frame: pd.DataFrame, labels: np.ndarray, seed: int = 0, points: int = 4_000) -> bytes:
+    """PNG: a sample of customers by recency and log frequency, coloured by segment, beside the segment sizes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    shown = rng.choice(len(labels), min(len(labels), points), replace=False)
+    recency = np.clip(_numeric(frame, "recency_days", LOOKBACK_DAYS), 0.0, LOOKBACK_DAYS)[shown]
+    frequency = np.log1p(np.clip(_numeric(frame, "frequency", 0.0), 0.0, None))[shown]
+    jitter = rng.normal(0.0, 0.04, len(shown))
+    names, counts = np.unique(labels, return_counts=True)
+    fig, (scatter, bars) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    for name in names:
+        mine = labels[shown] == name
+        scatter.scatter(recency[mine], frequency[mine] + jitter[mine], s=4, alpha=0.5, label=str(name))
+    scatter.set_xlabel(f"recency (days; no order in the lookback = {LOOKBACK_DAYS:.0f})")
+    scatter.set_ylabel("log(1 + orders in the lookback)")
+    scatter.legend(loc="upper right", fontsize=8, markerscale=3)
+    bars.barh([str(n) for n in names], counts / counts.sum())
+    bars.set_xlabel("share of customers")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -65,6 +65,7 @@ def test_segments_are_named_in_business_terms_and_profiled(trained, evaluation) 
                                                         if s != "champions")
     assert profile["hibernating"]["mean_frequency"] == 0.0
     assert "| segment | customers | share |" in evaluation.markdown
+    assert evaluation.plots["segments.png"].startswith(b"\x89PNG")
 
 
 def test_customers_without_orders_get_a_rule_segment_and_bad_input_is_named(trained) -> None:
