@@ -9,6 +9,7 @@ import sys
 import dagster as dg
 import pytest
 
+from storeml_assets.lifecycle.registry import GENERIC_FAMILIES
 from storeml_assets.sources.catalog import CATALOG
 
 
@@ -44,7 +45,7 @@ def test_groups_and_warehouse_keys(defs: dg.Definitions) -> None:
     groups = _groups(defs)
     assert set(groups) == {
         "synthetic", "sources", "warehouse", "bundles", "features", "models", "promotion", "monitoring"
-    }
+    } | {family.group for family in GENERIC_FAMILIES}  # each family in its own terms has its own group
     assert groups["features"] == {"features/customer_features", "features/training_set"}
     assert groups["models"] == {"models/purchase_propensity"}
     assert groups["promotion"] == {"promotion/promotion_decision"}
@@ -76,8 +77,9 @@ def test_jobs_and_resources(defs: dg.Definitions) -> None:
     assert set(defs.resources) == {"io_manager", "storeml_db", "sources", "mlflow"}
     assert {s.name for s in defs.schedules} == {
         "daily_dimensions_schedule", "daily_ingestion_schedule", "daily_monitoring_schedule", "weekly_retraining_schedule"
-    }
-    assert [s.name for s in defs.sensors] == ["retraining_sensor"]
+    } | {f"{family.name}_daily_schedule" for family in GENERIC_FAMILIES}
+    assert [s.name for s in defs.sensors] == ["retraining_sensor",
+                                              *(f"{family.name}_retraining_sensor" for family in GENERIC_FAMILIES)]
 
 
 def test_external_mode_has_no_synthetic_group(monkeypatch: pytest.MonkeyPatch) -> None:
