@@ -102,6 +102,8 @@ def route_library_output(*, verbose: bool = False) -> None:
         logger.propagate = True
         if name == "sqlalchemy.engine":
             logger.setLevel(logging.WARNING)  # statements (with bound values) never reach a log
+    # library warnings (MLflow's schema hints, ...) go to the log like the libraries' log lines
+    logging.captureWarnings(True)
     mlflow_logging = sys.modules.get("mlflow.utils.logging_utils")
     if mlflow_logging is not None and not verbose:
         # MLflow prints some lines straight to stderr ("Successfully registered model ...")
