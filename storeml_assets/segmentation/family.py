@@ -1,7 +1,8 @@
 """The customer-segmentation family on the generic lifecycle: ``FAMILY``.
 
 - reads ``features.customer_features`` (the rows of its latest cutoff: recency, frequency, monetary value,
-  tenure and the activity model's p_alive, computed once by :mod:`storeml_assets.features.customer`),
+  tenure and the activity model's p_alive, computed once by :mod:`storeml_assets.features.customer`), the same
+  columns of ``features.training_set`` (earlier cutoffs: the drift reference, not required),
   ``raw.users`` and ``raw.orders`` (their minimums) and, when the simulator wrote it,
   ``ground_truth.customer_personas`` (the oracle; absent with external sources, so not required);
 - splits the customers at random (seeded): 75% train, 25% holdout;
@@ -9,7 +10,7 @@
   the RFM-quintile grid and beside the planted personas: silhouette, adjusted Rand index against the
   personas, stability (adjusted Rand index against refits on bootstrap resamples), smallest segment share;
 - gates: customers, silhouette and stability floors, no regression of the silhouette, smallest segment
-  share, drift of the feature distributions and of the lifecycle mix, and ``segment_stability`` (the
+  share, drift of the feature distributions and of the lifecycle mix (now against a horizon earlier), and ``segment_stability`` (the
   adjusted Rand index against the champion's assignment of the same holdout customers);
 - writes ``features.customer_segments`` (customer id, segment, probability, model version).
 """
@@ -50,6 +51,8 @@ from storeml_assets.segmentation.model import (
 NAME = "customer_segmentation"
 PURPOSE = "customer segmentation needs customers and their orders"
 FEATURES_TABLE = "customer_features"
+#: Features at earlier cutoffs (the purchase-propensity training set): the drift reference.
+TRAINING_SET_TABLE = "training_set"
 MIN_CUSTOMERS = 100
 MIN_USERS = 100
 MIN_ORDERS = 500
@@ -203,15 +206,32 @@ def _mix(frame: pd.DataFrame) -> np.ndarray:
     return np.array([(rule == NEW).mean(), (rule == HIBERNATING).mean(), (rule == "").mean()])
 
 
+def _month_before(frames: Mapping[str, pl.DataFrame], latest: Any) -> pl.DataFrame | None:
+    """The customers of the latest cutoff of ``features.training_set`` before ``latest`` (its holdout cutoff,
+    a horizon before the end of the data), or None."""
+    earlier = frames.get(TRAINING_SET_TABLE)
+    if earlier is None or not {"customer_id", "cutoff", *INPUT_COLUMNS} <= set(earlier.columns):
+        return None
+    earlier = earlier.filter(pl.col("cutoff") < latest)
+    if earlier.is_empty():
+        return None
+    return earlier.filter(pl.col("cutoff") == pl.col("cutoff").max()).unique("customer_id", keep="first")
+
+
 def drift(prepared: Prepared, frames_now: Mapping[str, pl.DataFrame]) -> DriftResult:
-    """The latest customers' feature distributions (KS) and lifecycle mix against the training customers'."""
+    """The latest customers' feature distributions (KS) and lifecycle mix against the same customers' features a
+    horizon earlier (the latest cutoff of ``features.training_set`` before theirs)."""
     try:
-        now = latest_customers(frames_now).select(INPUT_COLUMNS).to_pandas()
+        latest = latest_customers(frames_now)
     except Skip as skip:
         return DriftResult({}, [], None, False, f"drift not judged: {skip}")
-    reference = prepared.train.select(INPUT_COLUMNS).to_pandas()
+    earlier = _month_before(frames_now, latest["cutoff"].max())
+    if earlier is None:
+        return DriftResult({}, [], None, False, f"drift not judged: no earlier cutoff in features.{TRAINING_SET_TABLE}")
+    now = latest.select(INPUT_COLUMNS).to_pandas()
+    reference = earlier.select(INPUT_COLUMNS).to_pandas()
     if len(now) < MIN_DRIFT_ROWS or len(reference) < MIN_DRIFT_ROWS:
-        return DriftResult({}, [], None, False, f"drift not judged: {len(reference)} reference and {len(now)} "
+        return DriftResult({}, [], None, False, f"drift not judged: {len(reference)} earlier and {len(now)} "
                                                 f"current customers (need {MIN_DRIFT_ROWS} each)")
     measures: dict[str, float] = {}
     for column in DRIFT_COLUMNS:
@@ -220,7 +240,8 @@ def drift(prepared: Prepared, frames_now: Mapping[str, pl.DataFrame]) -> DriftRe
     measures["lifecycle_mix_distance"] = float(0.5 * np.abs(_mix(reference) - _mix(now)).sum())
     drifted = [m for m, v in measures.items() if v > (MIX_THRESHOLD if m == "lifecycle_mix_distance" else KS_THRESHOLD)]
     return DriftResult(measures, drifted, len(drifted) / len(measures), True,
-                       f"{len(now)} customers at the latest cutoff against {len(reference)} training customers")
+                       f"{len(now)} customers at {latest['cutoff'].max()!s} against {len(reference)} at "
+                       f"{earlier['cutoff'].max()!s}")
 
 
 def output(model: SegmentationModel, frames: Mapping[str, pl.DataFrame], version: str) -> pl.DataFrame:
@@ -236,8 +257,12 @@ def output(model: SegmentationModel, frames: Mapping[str, pl.DataFrame], version
 
 
 def input_example(prepared: Prepared) -> pd.DataFrame:
-    """Three holdout customers' features: the serving input (features as floats, so a missing one is NaN)."""
-    return prepared.holdout.select("customer_id", pl.col(INPUT_COLUMNS).cast(pl.Float64)).head(3).to_pandas()
+    """Three holdout customers' features and a customer with none (every feature missing: served as ``new``,
+    a customer the features do not know yet; and every feature column optional in the signature), as floats."""
+    rows = prepared.holdout.select(pl.col("customer_id").cast(pl.Int64), pl.col(INPUT_COLUMNS).cast(pl.Float64)).head(3)
+    unknown = pl.DataFrame({"customer_id": [0], **{c: [None] for c in INPUT_COLUMNS}},
+                           schema=rows.schema)
+    return pl.concat([rows, unknown]).to_pandas()
 
 
 def _params() -> dict[str, Any]:
@@ -253,6 +278,7 @@ FAMILY = GenericFamily(
     purpose=PURPOSE,
     tables={
         f"features.{FEATURES_TABLE}": ("customer_id", "cutoff", *INPUT_COLUMNS),
+        f"features.{TRAINING_SET_TABLE}": ("customer_id", "cutoff", *INPUT_COLUMNS),
         "raw.users": ("user_id",),
         "raw.orders": ("order_id",),
         "ground_truth.customer_personas": ("user_id", "persona"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -26,9 +27,11 @@ GATE_NAMES = ["data_volume", "performance_floor", "no_regression", "calibration"
 def frames() -> dict[str, pl.DataFrame]:
     data = simulated("small", 42, False)
     raw = raw_frames(data)
-    features = build_customer_features(raw, history_end(raw["orders"]))
-    return {"customer_features": features, "users": data.table("users"), "orders": data.table("orders"),
-            "customer_personas": data.ground_truth["customer_personas"]}
+    end = history_end(raw["orders"])
+    features = build_customer_features(raw, end)
+    month_before = build_customer_features(raw, end - timedelta(days=30))
+    return {"customer_features": features, "training_set": month_before, "users": data.table("users"),
+            "orders": data.table("orders"), "customer_personas": data.ground_truth["customer_personas"]}
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +130,10 @@ def test_gates_pass_a_good_candidate_and_segment_stability_judges_the_champions_
     assert not fam.gates(_context(tiny, None))[3].passed
 
 
-def test_drift_flags_shifted_customers_and_not_the_same_ones(frames, trained) -> None:
+def test_drift_flags_shifted_customers_and_not_a_month_of_the_same_behaviour(frames, trained) -> None:
     prepared, _ = trained
     same = fam.drift(prepared, frames)
-    assert same.judged and same.share == 0.0
+    assert same.judged and same.share == 0.0 and max(same.measures.values()) < 0.08, same.measures
     shifted = frames["customer_features"].with_columns(
         (pl.col("recency_days") + 20).alias("recency_days"), (pl.col("activity_p_alive") * 0.6).alias("activity_p_alive"),
         (pl.col("tenure_days") / 4).alias("tenure_days"))
@@ -139,6 +142,8 @@ def test_drift_flags_shifted_customers_and_not_the_same_ones(frames, trained) ->
     assert drifted.share is not None and drifted.share > fam.GATE_DEFAULTS["drift_share_max"]
     none = fam.drift(prepared, {k: v for k, v in frames.items() if k != "customer_features"})
     assert not none.judged
+    no_earlier = fam.drift(prepared, {k: v for k, v in frames.items() if k != "training_set"})
+    assert not no_earlier.judged and "training_set" in no_earlier.reason
 
 
 def test_output_scores_every_customer_of_the_latest_cutoff(frames, trained) -> None:
@@ -150,4 +155,6 @@ def test_output_scores_every_customer_of_the_latest_cutoff(frames, trained) -> N
     assert out["probability"].is_between(0.0, 1.0, closed="right").all() and set(out["model_version"]) == {"7"}
     assert set(out["segment"]) == set(model.segments)
     example = fam.input_example(fam.prepare(frames, 0))
-    assert list(example.columns) == ["customer_id", *INPUT_COLUMNS] and len(example) == 3
+    assert list(example.columns) == ["customer_id", *INPUT_COLUMNS] and len(example) == 4
+    assert example[list(INPUT_COLUMNS)].iloc[3].isna().all()
+    assert list(model.predict(None, example)["segment"])[3] == "new"

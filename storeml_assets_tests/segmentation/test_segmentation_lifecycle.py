@@ -2,6 +2,7 @@
 the planted personas, promoted by its six gates, loadable as ``models:/customer_segmentation@champion``,
 ``features.customer_segments`` written for every customer, drift recorded; too few orders skip it with a reason."""
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -28,10 +29,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def features(storefront: dict[str, str]) -> dict[str, str]:
-    """``features.customer_features`` of the storefront fixture's simulation, as its asset writes it."""
+    """``features.customer_features`` of the storefront fixture's simulation, as its asset writes it, and the same
+    features a month earlier as ``features.training_set`` (the drift reference)."""
     raw = raw_frames(simulated("tiny", 7, False))
-    store_frame(storefront["storeml"], "features", "customer_features",
-                build_customer_features(raw, history_end(raw["orders"])))
+    end = history_end(raw["orders"])
+    store_frame(storefront["storeml"], "features", "customer_features", build_customer_features(raw, end))
+    store_frame(storefront["storeml"], "features", "training_set",
+                build_customer_features(raw, end - timedelta(days=30)))
     return storefront
 
 
@@ -73,10 +77,11 @@ def test_customer_segmentation_is_trained_promoted_served_written_and_monitored(
     assert run.data.metrics["persona_ari"] > run.data.metrics["baseline/rfm_quintile/persona_ari"]
 
     served = mlflow.pyfunc.load_model(f"models:/{FAMILY.name}@champion")
-    answer = served.predict(pd.DataFrame({"customer_id": [1, 2], "recency_days": [None, 3.0], "frequency": [0, 9],
-                                          "monetary": [0.0, 1200.0], "tenure_days": [200.0, 300.0],
-                                          "activity_p_alive": [0.2, 0.97]}))
-    assert list(answer["segment"])[0] == "hibernating" and len(answer) == 2
+    answer = served.predict(pd.DataFrame({"customer_id": [1, 2, 3], "recency_days": [None, 3.0, None],
+                                          "frequency": [0.0, 9.0, None], "monetary": [0.0, 1200.0, None],
+                                          "tenure_days": [200.0, 300.0, None], "activity_p_alive": [0.2, 0.97, None]}))
+    assert list(answer["segment"])[0] == "hibernating" and list(answer["segment"])[2] == "new"
+    assert list(answer["customer_id"]) == [1, 2, 3]
 
     customers = _rows(url, "select count(*) as n from features.customer_features")[0].n
     out = _rows(url, "select segment, probability, model_version from features.customer_segments")
