@@ -103,7 +103,7 @@ def _reviews(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
 
 def _oracle_columns(holdout: pl.DataFrame, frames: Mapping[str, pl.DataFrame]) -> tuple[pl.DataFrame, str]:
     truth = frames.get("review_sentiment")
-    if truth is None:
+    if truth is None or truth.is_empty():
         return holdout, "no ground_truth.review_sentiment (external sources): the oracle is unknown"
     truth = truth.select("review_id", "text_sentiment", "oracle_p_negative", "oracle_p_neutral", "oracle_p_positive")
     joined = holdout.join(truth, on="review_id", how="left")

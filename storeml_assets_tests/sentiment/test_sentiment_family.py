@@ -154,6 +154,10 @@ def test_without_truth_the_oracle_is_unknown_with_a_reason(small) -> None:
     frames = {k: v for k, v in small.items() if k != "review_sentiment"}
     prepared = sf.FAMILY.prepare(frames, 0)
     assert "external sources" in prepared.extra["oracle_reason"]
+    empty = sf.FAMILY.prepare({**frames, "review_sentiment": small["review_sentiment"].clear()}, 0)
+    assert "external sources" in empty.extra["oracle_reason"]
+    partial = sf.FAMILY.prepare({**frames, "review_sentiment": small["review_sentiment"].head(100)}, 0)
+    assert partial.extra["oracle_reason"].startswith("ground_truth.review_sentiment lacks ")
 
 
 def test_skips_below_the_minimum_and_without_a_class(small) -> None:
