@@ -168,7 +168,7 @@ def main() -> None:
             _, version = tracking.log_and_register(model, model_name=FAMILY,
                                                    input_example=frame[list(FEATURE_SPEC.columns)])
         tracking.promote(FAMILY, version)
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the default (the stubs omit None)
 
         storeml_url = with_database(server, names["storeml"])
         storeml_port, mlflow_port = args.port, args.port + 1

@@ -189,7 +189,7 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 stack.versions.append(version)
             while mlflow.active_run() is not None:
                 mlflow.end_run()
-            mlflow.set_tracking_uri(None)
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the default (the stubs omit None)
             yield stack
             stack.stop()
         finally:

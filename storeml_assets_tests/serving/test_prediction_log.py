@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,7 +120,7 @@ def test_the_queue_drops_whole_requests_beyond_its_bound_and_writes_the_rest(eng
 
 
 def test_a_request_body_is_logged_as_received_and_read_per_instance(engine: sa.engine.Engine) -> None:
-    inputs = [{"frequency": 1, "city": "Lille\tnord"}, {"frequency": 2.5, "city": None}]
+    inputs: list[dict[str, Any]] = [{"frequency": 1, "city": "Lille\tnord"}, {"frequency": 2.5, "city": None}]
     body = '{\n  "instances": [{"frequency": 1, "city": "Lille\\tnord"},\r\n {"frequency": 2.5, "city": null}]}'
     request = PredictionRequest(
         family="purchase_propensity", model_name="purchase_propensity", model_version="4", request_id="body",
