@@ -129,6 +129,7 @@ def build_source_checks() -> list[dg.AssetChecksDefinition]:
             CATALOG[k.asset_key.path[-1]].database for k in selected if k.name == IN_PARTITION_RANGE_CHECK
         })
         with storeml_db.connect() as conn:
+            integrity.use_check_memory(conn)
             for check_key in selected:
                 table = CATALOG[check_key.asset_key.path[-1]]
                 if check_key.name == IN_PARTITION_RANGE_CHECK:

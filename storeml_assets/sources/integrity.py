@@ -17,6 +17,15 @@ from storeml_assets.sources.extract import Window, count_outside
 
 RAW = "raw"
 SAMPLE_SIZE = 10
+#: Memory one check query may hash or sort in before spilling to disk. The key and reference checks
+#: hash whole raw tables (11M interactions at the large scale); at Postgres's default of 4 MB those
+#: hashes spill to temporary files.
+CHECK_WORK_MEM = "256MB"
+
+
+def use_check_memory(conn: Connection) -> None:
+    """Give the checks of this transaction :data:`CHECK_WORK_MEM` (``set local``: it ends with the transaction)."""
+    conn.execute(sa.text(f"set local work_mem = '{CHECK_WORK_MEM}'"))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from storeml_assets.keys import CUSTOMERS_KEY, PRODUCTS_KEY, SALES_KEY, TIMEFRAME_KEY, TRANSACTIONS_KEY
 from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets.sources.integrity import use_check_memory
 from storeml_assets.warehouse import integrity
 
 LINE_TOTAL_CHECK = "line_total_is_quantity_x_unit_price"
@@ -48,6 +49,7 @@ def _build(
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
         with storeml_db.connect() as conn:
+            use_check_memory(conn)
             for check_name, (spec, rule) in by_name.items():
                 if check_name not in selected:
                     continue
