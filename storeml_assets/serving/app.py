@@ -108,7 +108,7 @@ def build_state(config: ServeConfig, families: Sequence[ServedFamily]) -> Servin
         on_reload=lambda family, outcome: serving_metrics.reloads.labels(family, outcome).inc(),
     )
     batchers = {f.name: MicroBatcher(f, functools.partial(champions.get, f.name), threads=config.predict_threads)
-                for f in families}
+                for f in families if f.flavor == "sklearn"}  # pyfunc families answer each request on its own
     return ServingState(config=config, engine=engine, champions=champions, prediction_log=prediction_log,
                         metrics=serving_metrics, batchers=batchers)
 

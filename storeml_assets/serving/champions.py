@@ -46,6 +46,8 @@ class FamilyState:
     loaded: LoadedModel | None = None
     error: str | None = None
     registry_version: str | None = None
+    #: Whether the registry has answered for this family at least once (its champion, or that it has none).
+    polled: bool = False
 
 
 class Registry:
@@ -92,6 +94,9 @@ def load_model_dir(path: Path) -> Any:
     return mlflow.sklearn.load_model(str(path))
 
 
+NO_CHAMPION_YET = "no champion yet"
+
+
 class ChampionStore:
     """The champions of the served families, kept current by a background poller."""
 
@@ -126,12 +131,30 @@ class ChampionStore:
         return self._states[family]
 
     def ready(self) -> tuple[bool, list[str]]:
-        """True when every family has a loaded champion; otherwise the reasons."""
+        """True when every required family has a loaded champion and every optional family whose champion
+        the registry names has been loaded or failed to; the reasons otherwise (an optional family's failed
+        load is among the reasons but does not hold readiness back)."""
         reasons = []
+        ok = True
         for name, state in self._states.items():
-            if state.loaded is None:
+            if state.loaded is not None:
+                continue
+            if self.families[name].required:
                 reasons.append(f"{name}: {state.error or 'champion not loaded yet'}")
-        return not reasons, reasons
+                ok = False
+            elif state.error is not None and state.registry_version is not None:
+                reasons.append(f"{name}: {state.error}")
+            elif not state.polled or (state.registry_version is not None and state.error is None):
+                reasons.append(f"{name}: champion not loaded yet")
+                ok = False
+        return ok, reasons
+
+    def status(self, family: str) -> str | None:
+        """What to report about a family without a loaded champion: its error, or that it has none yet."""
+        state = self._states[family]
+        if state.loaded is None and state.polled and state.registry_version is None and state.error is None:
+            return NO_CHAMPION_YET
+        return state.error
 
     # --- cache ----------------------------------------------------------------------------------
 
@@ -147,7 +170,7 @@ class ChampionStore:
             try:
                 record = json.loads(marker.read_text())
                 version, path = str(record["version"]), self._family_dir(name) / record["path"]
-                model = self._loader(path)
+                model = self._load_dir(self.families[name], path)
             except Exception as exc:  # a damaged cache: the registry can still serve
                 self._states[name].error = f"cached champion unusable: {redact(first_line(exc))}"
                 log.warning("%s: cached champion unusable: %s", name, redact(first_line(exc)))
@@ -180,12 +203,15 @@ class ChampionStore:
                 self.registry_error = redact(first_line(exc))
                 if state.loaded is None:
                     state.error = f"registry unreachable: {self.registry_error}"
+                state.polled = state.polled or not family.required  # asked: an optional family waits no more
                 continue
             self.registry_error = None
             state.registry_version = version
+            state.polled = True
             if version is None:
                 if state.loaded is None:
-                    state.error = f"registered model {family.registered_model!r} has no {CHAMPION!r} alias"
+                    state.error = (None if not family.required else
+                                   f"registered model {family.registered_model!r} has no {CHAMPION!r} alias")
                 continue
             current = state.loaded
             if current is not None and current.version == version:
@@ -207,7 +233,7 @@ class ChampionStore:
             except OSError:  # another worker put the same version in place first
                 shutil.rmtree(staging, ignore_errors=True)
             path = target / downloaded.relative_to(staging)
-            model = self._loader(path)
+            model = self._load_dir(family, path)
         except Exception as exc:
             shutil.rmtree(staging, ignore_errors=True)
             state.error = f"loading version {version} failed: {redact(first_line(exc))}"
@@ -221,6 +247,14 @@ class ChampionStore:
         self._prune(family.name, {folder})
         self._on_reload(family.name, "success")
         log.info("%s: now serving champion version %s", family.name, version)
+
+    def _load_dir(self, family: ServedFamily, path: Path) -> Any:
+        """The model in ``path`` as the family serves it: native sklearn, or ``mlflow.pyfunc``."""
+        if family.flavor == "pyfunc":
+            from storeml_assets.serving.generic import load_pyfunc_dir
+
+            return load_pyfunc_dir(path)
+        return self._loader(path)
 
     def _run(self) -> None:
         while not self._stop.is_set():

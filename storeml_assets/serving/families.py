@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.lifecycle.generic import GenericFamily
 
 
 class InstanceError(ValueError):
@@ -49,6 +50,12 @@ class ServedFamily:
     id_source: IdSource | None = None
     #: One of :data:`storeml_assets.lifecycle.family.OUTPUT_KINDS`.
     output_kind: str = "binary"
+    #: How the champion is loaded and asked: ``"sklearn"`` (the native estimator, micro-batched) or
+    #: ``"pyfunc"`` (an ``mlflow.pyfunc`` model in its family's own terms, :mod:`storeml_assets.serving.generic`).
+    flavor: str = "sklearn"
+    #: Whether readiness waits for this family's champion; an optional family without a champion in the
+    #: registry is reported as such and does not hold readiness back.
+    required: bool = True
 
     def frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """The instances as a frame in signature order; an :class:`InstanceError` names the bad field."""
@@ -134,8 +141,16 @@ def served_family(family: ModelFamily) -> ServedFamily:
     )
 
 
-def registered_families() -> tuple[ServedFamily, ...]:
-    """Every family of the lifecycle registry, as served."""
-    from storeml_assets.lifecycle.registry import FAMILIES
+def served_generic_family(family: GenericFamily) -> ServedFamily:
+    """A family in its own terms as served: its ``mlflow.pyfunc`` champion's signature checks the instances,
+    and readiness does not wait for it."""
+    return ServedFamily(name=family.name, registered_model=family.name, signature=(), numeric=frozenset(),
+                        output_kind="pyfunc", flavor="pyfunc", required=False)
 
-    return tuple(served_family(f) for f in FAMILIES)
+
+def registered_families() -> tuple[ServedFamily, ...]:
+    """Every family of the lifecycle registry, as served: the binary classifiers, then the generic families."""
+    from storeml_assets.lifecycle.registry import FAMILIES, GENERIC_FAMILIES
+
+    return (tuple(served_family(f) for f in FAMILIES)
+            + tuple(served_generic_family(f) for f in GENERIC_FAMILIES))

@@ -53,6 +53,16 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class GenericPredictResponse(BaseModel):
+    """A family in its own terms (sentiment, segmentation, recommendations, forecasts): its model's output rows."""
+
+    model: str
+    version: str
+    request_id: str
+    predictions: list[dict[str, Any]] = Field(description="The rows the model answered, as it names their columns "
+                                                          "(e.g. sentiment, p_negative, p_neutral, p_positive).")
+
+
 class ModelHealth(BaseModel):
     loaded_version: str | None
     source: str | None = Field(description="'registry', or 'cache' when served from the on-disk cache.")
@@ -85,6 +95,9 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     ready: bool
     reasons: list[str] = Field(default_factory=list)
+    not_served: list[str] = Field(default_factory=list,
+                                  description="Optional families not served, e.g. 'review_sentiment: no champion "
+                                              "yet' (they do not hold readiness back).")
 
 
 class Product(BaseModel):

@@ -6,6 +6,7 @@ import os
 
 from fastapi import APIRouter, Response, status
 
+from storeml_assets.serving.champions import NO_CHAMPION_YET
 from storeml_assets.serving.deps import State
 from storeml_assets.serving.schemas import HealthResponse, LogHealth, ModelHealth, PoolHealth, ReadyResponse
 
@@ -23,7 +24,7 @@ def health(state: State) -> HealthResponse:
             loaded_version=loaded.version if loaded else None,
             source=loaded.source if loaded else None,
             registry_version=family_state.registry_version,
-            error=family_state.error,
+            error=state.champions.status(name),
         )
     pool = state.engine.pool
     log = state.prediction_log
@@ -40,8 +41,12 @@ def health(state: State) -> HealthResponse:
 
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
 def ready(state: State, response: Response) -> ReadyResponse:
-    """Readiness: 200 once every served family's champion is loaded, 503 with the reasons before."""
+    """Readiness: 200 once every required family's champion is loaded (and every optional family's champion the
+    registry names is loaded or failed to load), 503 with the reasons before; optional families without a
+    champion are listed in ``not_served``."""
     ok, reasons = state.champions.ready()
     if not ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return ReadyResponse(ready=ok, reasons=reasons)
+    not_served = [f"{name}: {champions_status}" for name in state.champions.families
+                  if (champions_status := state.champions.status(name)) == NO_CHAMPION_YET]
+    return ReadyResponse(ready=ok, reasons=reasons, not_served=not_served)

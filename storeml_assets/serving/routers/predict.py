@@ -1,4 +1,7 @@
-"""``POST /v1/models/{family}/predict``: inline instances or customer ids, answered by the champion."""
+"""``POST /v1/models/{family}/predict``: inline instances or customer ids, answered by the champion.
+
+A binary classifier's champion is micro-batched and answers class, score and probabilities; a family in
+its own terms (an ``mlflow.pyfunc`` champion, :mod:`storeml_assets.serving.generic`) answers its own rows."""
 
 from __future__ import annotations
 
@@ -12,12 +15,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from storeml_assets.mlops.predictions import PredictionRequest
-from storeml_assets.serving import database
+from storeml_assets.serving import database, generic
 from storeml_assets.serving.batching import ChampionNotLoadedError
 from storeml_assets.serving.deps import ServingState, State, require_token
 from storeml_assets.serving.errors import ApiError
 from storeml_assets.serving.families import InstanceError, ServedFamily
-from storeml_assets.serving.schemas import ErrorResponse, Prediction, PredictRequest, PredictResponse
+from storeml_assets.serving.schemas import (
+    ErrorResponse,
+    GenericPredictResponse,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Depends(require_token)])
 
@@ -34,14 +43,54 @@ def served(state: ServingState, family: str) -> ServedFamily:
     return found
 
 
+def _not_loaded(state: ServingState, family: ServedFamily) -> ApiError:
+    reason = state.champions.status(family.name) or "champion not loaded yet"
+    return ApiError(503, f"{family.name}: {reason}", headers={"Retry-After": "5"})
+
+
+async def predict_generic(state: ServingState, family: ServedFamily, rows: list[dict[str, Any]], *,
+                          request_id: str, body: str | None = None) -> GenericPredictResponse:
+    """Predict ``rows`` with the family's ``mlflow.pyfunc`` champion (checked against its signature; a
+    refusal by the model is a 422 naming it), log them, count the request."""
+    started = time.perf_counter()
+    loaded = state.champions.get(family.name)  # one model for the whole request: a swap lands between requests
+    if loaded is None:
+        raise _not_loaded(state, family)
+    try:
+        generic.validate(loaded.model, rows)
+    except InstanceError as exc:
+        state.metrics.requests.labels(family.name, loaded.version, "invalid").inc()
+        raise ApiError(422, f"{_path(exc.loc)}: {exc.message}", loc=exc.loc) from None
+    try:
+        outputs = await run_in_threadpool(generic.predict, loaded.model, rows)
+    except (ValueError, TypeError, KeyError) as exc:  # the model refused the instances: a bad request
+        state.metrics.requests.labels(family.name, loaded.version, "invalid").inc()
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(422, f"instances: {message}", loc=["body", "instances"]) from None
+    except Exception:
+        state.metrics.requests.labels(family.name, loaded.version, "error").inc()
+        raise
+    elapsed = time.perf_counter() - started
+    state.metrics.latency.labels(family.name, loaded.version, "ok").observe(elapsed)
+    state.metrics.requests.labels(family.name, loaded.version, "ok").inc()
+    if state.config.log_predictions:
+        inputs, logged = generic.log_pairs(rows, outputs)
+        row_by_row = len(outputs) == len(rows)  # else the request is logged as one prediction, not as its body
+        state.prediction_log.offer(PredictionRequest(
+            family=family.name, model_name=family.registered_model, model_version=loaded.version,
+            request_id=request_id, timestamp=datetime.now(UTC), latency_ms=elapsed * 1000.0, inputs=inputs,
+            outputs=logged, inputs_json=body if row_by_row else None))
+    return GenericPredictResponse(model=family.registered_model, version=loaded.version, request_id=request_id,
+                                  predictions=outputs)
+
+
 async def predict_rows(state: ServingState, family: ServedFamily, rows: list[dict[str, Any]], *,
                        request_id: str, ids: list[int] | None = None, body: str | None = None) -> PredictResponse:
     """Predict ``rows`` with the family's current champion (micro-batched), log them, count the request.
     ``body``: the request body whose ``instances`` are ``rows``, logged as received."""
     started = time.perf_counter()
     if state.champions.get(family.name) is None:
-        reason = state.champions.state(family.name).error or "champion not loaded yet"
-        raise ApiError(503, f"{family.name}: {reason}", headers={"Retry-After": "5"})
+        raise _not_loaded(state, family)
     try:
         family.validate(rows)
     except InstanceError as exc:
@@ -76,9 +125,13 @@ def _path(loc: tuple[str | int, ...] | list[str | int]) -> str:
     return field_path(loc)
 
 
-@router.post("/{family}/predict", response_model=PredictResponse, responses=ERRORS)
-async def predict_family(family: str, body: PredictRequest, state: State, request: Request) -> PredictResponse:
-    """Predict a batch: ``{"instances": [{feature: value}, ...]}`` or ``{"customer_ids": [1, 2]}``."""
+@router.post("/{family}/predict", response_model=GenericPredictResponse | PredictResponse, responses=ERRORS)
+async def predict_family(family: str, body: PredictRequest, state: State,
+                         request: Request) -> GenericPredictResponse | PredictResponse:
+    """Predict a batch: ``{"instances": [{feature: value}, ...]}`` or ``{"customer_ids": [1, 2]}``.
+    A family in its own terms takes its model's input columns as instances (review_sentiment: ``title``
+    and ``body``; recommendations: ``kind`` and its ids; demand_forecast: ``series``, ``horizon``;
+    customer_segmentation: the customer features) and answers its model's rows."""
     served_family = served(state, family)
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     limit = state.config.max_instances
@@ -86,6 +139,9 @@ async def predict_family(family: str, body: PredictRequest, state: State, reques
         if len(body.instances) > limit:
             raise ApiError(422, f"instances: at most {limit} per request, got {len(body.instances)}",
                            loc=["body", "instances"])
+        if served_family.flavor == "pyfunc":
+            return await predict_generic(state, served_family, [dict(i) for i in body.instances],
+                                         request_id=request_id, body=await _body_text(request))
         return await predict_rows(state, served_family, [dict(i) for i in body.instances], request_id=request_id,
                                   body=await _body_text(request))
     ids = list(body.customer_ids or [])

@@ -2,6 +2,8 @@
 
 ``infer`` takes one input tensor per signature column (shape ``[n]``, same ``n`` for all) and
 answers a ``predictions`` tensor (predicted class) and, for classifiers, a ``confidence`` tensor.
+A family in its own terms (an ``mlflow.pyfunc`` champion) takes one tensor per input column of its
+model and answers one tensor per column of its model's output rows.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from storeml_assets.serving.deps import State, require_token
 from storeml_assets.serving.errors import ApiError
-from storeml_assets.serving.routers.predict import ERRORS, predict_rows, served
+from storeml_assets.serving.routers.predict import ERRORS, predict_generic, predict_rows, served
 from storeml_assets.serving.schemas import V2InferRequest, V2InferResponse, V2Ready, V2Tensor
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
@@ -47,7 +49,7 @@ async def infer(name: str, body: V2InferRequest, state: State) -> V2InferRespons
     family = served(state, name)
     columns: dict[str, list[Any]] = {}
     for index, tensor in enumerate(body.inputs):
-        if tensor.name not in family.signature:
+        if family.flavor == "sklearn" and tensor.name not in family.signature:
             raise ApiError(422, f"inputs[{index}].name: unknown input {tensor.name!r}", loc=["body", "inputs", index, "name"])
         if len(tensor.shape) != 1 or tensor.shape[0] != len(tensor.data):
             raise ApiError(422, f"inputs[{index}].shape: must be [len(data)] = [{len(tensor.data)}]",
@@ -62,8 +64,17 @@ async def infer(name: str, body: V2InferRequest, state: State) -> V2InferRespons
     size = sizes.pop()
     if size > state.config.max_instances:
         raise ApiError(422, f"inputs: at most {state.config.max_instances} rows, got {size}", loc=["body", "inputs"])
-    rows = [{c: columns[c][i] for c in family.signature} for i in range(size)]
     request_id = body.id or uuid.uuid4().hex
+    if family.flavor == "pyfunc":
+        answered = await predict_generic(state, family, [{c: v[i] for c, v in columns.items()} for i in range(size)],
+                                         request_id=request_id)
+        names = list(dict.fromkeys(key for row in answered.predictions for key in row))
+        tensors = []
+        for column in names:
+            values = [row.get(column) for row in answered.predictions]
+            tensors.append(V2Tensor(name=column, shape=[len(values)], datatype=_datatype(values), data=values))
+        return V2InferResponse(model_name=name, model_version=answered.version, id=request_id, outputs=tensors)
+    rows = [{c: columns[c][i] for c in family.signature} for i in range(size)]
     result = await predict_rows(state, family, rows, request_id=request_id)
     predictions = [p.prediction for p in result.predictions]
     outputs = [V2Tensor(name="predictions", shape=[size], datatype=_datatype(predictions), data=predictions)]
