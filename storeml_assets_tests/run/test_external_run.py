@@ -88,3 +88,11 @@ def test_run_on_a_storefront_with_only_users_products_and_orders(external: dict[
         assert (left, right) in found or (right, left) in found, (left, right, sorted(found)[:10])
     versions = _rows(storeml, "select count(*) from mlops.model_versions where model_name = 'purchase_propensity'")
     assert versions == [(1,)]
+
+    # a selection, as a person reads it: only the marts stage runs, and the summary shows the rules
+    marts = run_subprocess(["run", "--select", "bundles"], env, timeout=900)
+    assert marts.code == 0, marts.output[-3000:]
+    assert "marts: top products, bundle rules" in marts.stdout
+    assert "sources: event partitions" not in marts.stdout and "every model family" not in marts.stdout
+    assert "top bundle rules by lift" in marts.stdout and "wall time per stage" in marts.stdout
+    assert marts.stderr == ""
