@@ -138,7 +138,7 @@ def demand_calendar(cfg: SimulationConfig) -> DemandCalendar:
 #: each product (rows sum to 1), before (``post`` False) or after a drift cut-over.
 Choice = Callable[[np.ndarray, bool], np.ndarray]
 #: Customers per block of the oracle's computation (bounds its memory at any scale).
-_BLOCK = 4_000
+_BLOCK = 1_000
 
 
 def popularity_choice(cat: Catalog) -> Choice:
@@ -194,18 +194,23 @@ def _basket_size_pmf(extra_mean: float) -> np.ndarray:
 
 def units_per_order(probs: np.ndarray, extra_mean: float, bundles: list[Bundle]) -> np.ndarray:
     """Expected units of each product in one order (rows: customers): P(product in the basket) x mean
-    quantity, the basket being ``K`` draws by ``probs`` (deduplicated) plus each planted bundle's hit."""
-    pmf = _basket_size_pmf(extra_mean)
-    missed = np.zeros(probs.shape)
-    power = np.ones(probs.shape)
-    for p_k in pmf:
-        missed += p_k * power
-        power *= 1.0 - probs
+    quantity, the basket being ``K`` draws by ``probs`` (deduplicated) plus each planted bundle's hit.
+    ``P(missed) = E[(1 - p)^K]`` is the basket size's generating function, evaluated in place by Horner's
+    rule (the arrays are customers x products)."""
+    pmf = _basket_size_pmf(extra_mean).astype(probs.dtype)
+    keep = 1.0 - probs
+    missed = np.full(probs.shape, pmf[-1], dtype=probs.dtype)
+    for p_k in pmf[-2::-1]:
+        missed *= keep
+        missed += p_k
+    del keep
     for members, probability in bundles:
         missed[..., np.array(members, dtype=np.int64)] *= 1.0 - probability
     q = np.diff(np.concatenate([[0.0], np.array(QUANTITY_CUM)]))
     mean_quantity = float(np.dot(q, np.arange(1, len(q) + 1)))
-    return (1.0 - missed) * mean_quantity
+    np.subtract(1.0, missed, out=missed)
+    missed *= mean_quantity
+    return missed
 
 
 def expected_units(history: History, customers: Customers, bundles: list[Bundle], choice: Choice,
