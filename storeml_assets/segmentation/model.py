@@ -4,8 +4,9 @@ Input: one row per customer from ``features.customer_features`` (:data:`INPUT_CO
 
 - ``new``: signed up less than :data:`NEW_CUSTOMER_DAYS` days before the cutoff (too little history to judge
   their behaviour; tenure is exact, so this is a rule, not a cluster);
-- ``hibernating``: no paid order in the features' 90-day lookback. Customers without any order land here
-  (or in ``new``): a clear rule, not a cluster of zeros;
+- ``hibernating``: no paid order in the features' 90-day lookback, or a single one more than
+  :data:`SINGLE_ORDER_HIBERNATING_DAYS` days ago. Customers without any order land here (or in ``new``): a clear
+  rule, not a cluster of zeros;
 - every other customer is clustered by k-means on standardised ``log1p(frequency)``, ``recency_days / 90``
   and ``activity_p_alive`` (the activity model's probability that the customer is still active), with k in
   :data:`K_RANGE` chosen by the silhouette of a sample. Each cluster is named from its centroid: a cluster
@@ -17,7 +18,8 @@ The probability of a clustered customer's segment is a softmax over the negative
 centroids (scaled by the mean within-cluster squared distance); a rule segment's is 1. These features were
 chosen by measuring the adjusted Rand index against the simulator's planted personas (``docs/families/
 segmentation.md``): RFM alone, with tenure or monetary value, or a Gaussian mixture over all of them, reach
-0.25-0.40; the lifecycle rules plus this clustering 0.60-0.63 (``small``, seeds 42 and 7).
+0.25-0.40; the lifecycle rules plus this clustering 0.60-0.63 (``small``, seeds 42 and 7), 0.63-0.65 with a
+single old order counted as hibernating.
 
 The fitted state is numpy arrays and strings, so the model pickles into MLflow as a ``PythonModel`` whose
 ``predict`` serves a DataFrame of :data:`INPUT_COLUMNS` (``customer_id`` optional).
@@ -36,6 +38,8 @@ from threadpoolctl import threadpool_limits
 
 INPUT_COLUMNS: tuple[str, ...] = ("recency_days", "frequency", "monetary", "tenure_days", "activity_p_alive")
 NEW_CUSTOMER_DAYS = 60.0
+#: A customer whose only order in the lookback is older than this is hibernating.
+SINGLE_ORDER_HIBERNATING_DAYS = 45.0
 #: Recency of a customer without an order in the lookback (the features' lookback).
 LOOKBACK_DAYS = 90.0
 #: k from 3: silhouette over 2..6 picks 2 on the simulated storefront, merging the regular buyers into the best
@@ -62,7 +66,9 @@ def lifecycle(frame: pd.DataFrame) -> np.ndarray:
     """Per row: ``new``, ``hibernating`` or "" (to be clustered)."""
     tenure = _column(frame, "tenure_days", 0.0)
     frequency = _column(frame, "frequency", 0.0)
-    return np.where(tenure < NEW_CUSTOMER_DAYS, NEW, np.where(frequency <= 0, HIBERNATING, ""))
+    recency = _column(frame, "recency_days", LOOKBACK_DAYS)
+    asleep = (frequency <= 0) | ((frequency <= 1) & (recency > SINGLE_ORDER_HIBERNATING_DAYS))
+    return np.where(tenure < NEW_CUSTOMER_DAYS, NEW, np.where(asleep, HIBERNATING, ""))
 
 
 def behaviour(frame: pd.DataFrame) -> np.ndarray:
@@ -111,6 +117,7 @@ class SegmentationModel(PythonModel):
 
     def params(self) -> dict[str, Any]:
         return {"k_range": f"{self.k_range[0]}-{self.k_range[1]}", "new_customer_days": NEW_CUSTOMER_DAYS,
+                "single_order_hibernating_days": SINGLE_ORDER_HIBERNATING_DAYS,
                 "at_risk_p_alive": AT_RISK_P_ALIVE, "at_risk_recency_days": AT_RISK_RECENCY_DAYS}
 
     def fit(self, frame: pd.DataFrame, seed: int) -> SegmentationModel:

@@ -66,20 +66,21 @@ def test_segments_are_named_in_business_terms_and_profiled(trained, evaluation) 
     assert sum(row["customers"] for row in profile.values()) == prepared.holdout.height
     assert profile["champions"]["mean_frequency"] > max(r["mean_frequency"] for s, r in profile.items()
                                                         if s != "champions")
-    assert profile["hibernating"]["mean_frequency"] == 0.0
+    assert profile["hibernating"]["mean_frequency"] < 1.0
     assert "| segment | customers | share |" in evaluation.markdown
     assert evaluation.plots["segments.png"].startswith(b"\x89PNG")
 
 
 def test_customers_without_orders_get_a_rule_segment_and_bad_input_is_named(trained) -> None:
     _, model = trained
-    rows = pd.DataFrame({"customer_id": [1, 2, 3, 4],
-                         "recency_days": [None, None, 2.0, np.nan], "frequency": [0, 0, 12, None],
-                         "monetary": [0.0, None, 1900.0, None], "tenure_days": [300.0, 10.0, 365.0, 200.0],
-                         "activity_p_alive": [0.1, None, 0.99, 0.5]})
+    rows = pd.DataFrame({"customer_id": [1, 2, 3, 4, 5],
+                         "recency_days": [None, None, 2.0, np.nan, 70.0], "frequency": [0, 0, 12, None, 1],
+                         "monetary": [0.0, None, 1900.0, None, 150.0], "tenure_days": [300.0, 10.0, 365.0, 200.0, 365.0],
+                         "activity_p_alive": [0.1, None, 0.99, 0.5, 0.4]})
     answer = model.predict(None, rows)
-    assert list(answer["customer_id"]) == [1, 2, 3, 4]
-    assert list(answer["segment"])[:2] == ["hibernating", "new"] and answer["segment"][3] == "hibernating"
+    assert list(answer["customer_id"]) == [1, 2, 3, 4, 5]
+    assert list(answer["segment"])[:2] == ["hibernating", "new"]
+    assert answer["segment"][3] == "hibernating" and answer["segment"][4] == "hibernating"
     assert answer["segment"][2] == "champions" and 0 < answer["probability"][2] <= 1
     assert list(answer["probability"])[:2] == [1.0, 1.0]
     with pytest.raises(ValueError, match="activity_p_alive"):
