@@ -1,8 +1,12 @@
 """The serving API serves a family in its own terms: a review-sentiment ``mlflow.pyfunc`` champion, trained
 here on a few hundred reviews, answers texts with classes and probabilities over HTTP; its absence holds no
-readiness back; bad payloads get a 422 naming the field; its predictions reach the prediction log."""
+readiness back; bad payloads get a 422 naming the field; its predictions reach the prediction log; a
+champion that cannot be loaded is reported without holding readiness back."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import mlflow
@@ -11,6 +15,7 @@ import pandas as pd
 import pytest
 
 from storeml_assets.ml.mlflow_resource import model_requirements
+from storeml_assets.segmentation.family import NAME as SEGMENTATION
 from storeml_assets.sentiment.family import NAME as SENTIMENT
 from storeml_assets.sentiment.model import CLASSES, SentimentModel, rating_to_class
 from storeml_assets.sentiment.text import review_texts
@@ -50,6 +55,7 @@ def register_sentiment_champion(stack: Stack) -> str:
     while mlflow.active_run() is not None:
         mlflow.end_run()
     stack.tracking.promote(SENTIMENT, version)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to the default (the stubs omit None)
     return version
 
 
@@ -57,10 +63,31 @@ def predict(stack: Stack, payload: object) -> httpx.Response:
     return httpx.post(f"{stack.base}/v1/models/{SENTIMENT}/predict", json=payload, timeout=30)
 
 
-def test_sentiment_champion_is_served_in_its_own_terms(stack: Stack) -> None:
+def loaded_version(stack: Stack, family: str) -> str | None:
+    version: str | None = httpx.get(stack.base + "/health").json()["models"][family]["loaded_version"]
+    return version
+
+
+@pytest.fixture(scope="module")
+def served(stack: Stack) -> Iterator[Stack]:
+    """The server up with a purchase-propensity champion and no champion of the other families."""
     stack.promote(stack.versions[0])
     stack.start()
     wait_for(stack.ready, 60, "readiness with no sentiment champion")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def sentiment_version(served: Stack) -> str:
+    """The sentiment champion registered while the server runs, once it is loaded (hot reload)."""
+    version = register_sentiment_champion(served)
+    wait_for(lambda: loaded_version(served, SENTIMENT) == version, 60, "the sentiment champion to load")
+    return version
+
+
+def test_a_family_without_champion_is_reported_and_holds_no_readiness_back(served: Stack) -> None:
+    stack = served
     ready = httpx.get(stack.base + "/ready").json()
     assert f"{SENTIMENT}: no champion yet" in ready["not_served"], ready
     health = httpx.get(stack.base + "/health").json()
@@ -69,9 +96,9 @@ def test_sentiment_champion_is_served_in_its_own_terms(stack: Stack) -> None:
     before = predict(stack, {"instances": [{"title": "great", "body": "love it"}]})
     assert before.status_code == 503 and "no champion yet" in before.json()["error"]
 
-    version = register_sentiment_champion(stack)
-    wait_for(lambda: httpx.get(stack.base + "/health").json()["models"][SENTIMENT]["loaded_version"] == version, 60,
-             "the sentiment champion to load")
+
+def test_sentiment_champion_is_served_in_its_own_terms(served: Stack, sentiment_version: str) -> None:
+    stack, version = served, sentiment_version
     assert httpx.get(stack.base + "/ready").json() == {"ready": True, "reasons": [], "not_served": [
         f"{name}: no champion yet" for name in ("recommendations", "demand_forecast", "customer_segmentation")]}
 
@@ -112,16 +139,37 @@ def test_sentiment_champion_is_served_in_its_own_terms(stack: Stack) -> None:
     ({"title": "great", "body": "fine", "stars": 5}, "instances[0].stars: unknown field 'stars' (expected: body, title)"),
     ({"title": "great", "body": "f\u0000ne"}, "instances[0].body: must not contain a NUL character"),
 ])
-def test_a_bad_sentiment_payload_gets_a_422_naming_the_field(stack: Stack, instance: dict[str, object],
-                                                             message: str) -> None:
-    wait_for(lambda: httpx.get(stack.base + "/health").json()["models"][SENTIMENT]["loaded_version"] is not None, 60,
-             "the sentiment champion (loaded by the previous test)")
-    answer = predict(stack, {"instances": [{"title": "fine", "body": "okay"}, instance]})
+def test_a_bad_sentiment_payload_gets_a_422_naming_the_field(served: Stack, sentiment_version: str,
+                                                             instance: dict[str, object], message: str) -> None:
+    answer = predict(served, {"instances": [{"title": "fine", "body": "okay"}, instance]})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"] == message.replace("[0]", "[1]")
 
 
-def test_customer_ids_are_refused_for_an_inline_only_family(stack: Stack) -> None:
-    answer = predict(stack, {"customer_ids": [1]})
+def test_customer_ids_are_refused_for_an_inline_only_family(served: Stack, sentiment_version: str) -> None:
+    answer = predict(served, {"customer_ids": [1]})
     assert answer.status_code == 422
     assert answer.json()["error"] == f"customer_ids: family {SENTIMENT!r} predicts from inline instances only"
+
+
+def test_a_champion_that_cannot_load_is_reported_without_holding_readiness_back(served: Stack,
+                                                                                 tmp_path: Path) -> None:
+    """A segmentation champion whose MLmodel has no python_function flavor: listed in /ready's reasons and
+    /health, the service stays ready."""
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("artifact_path: model\nflavors: {}\n")
+    client = served.tracking.client()
+    client.create_registered_model(SEGMENTATION)
+    version = str(client.create_model_version(SEGMENTATION, source=str(broken)).version)
+    served.tracking.promote(SEGMENTATION, version)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    wait_for(lambda: (httpx.get(served.base + "/health").json()["models"][SEGMENTATION]["error"] or "").startswith(
+        f"loading version {version} failed"), 60, "the failed load to be reported")
+    ready = httpx.get(served.base + "/ready")
+    assert ready.status_code == 200
+    reasons = ready.json()["reasons"]
+    assert len(reasons) == 1 and reasons[0].startswith(f"{SEGMENTATION}: loading version {version} failed"), reasons
+    assert f"{SEGMENTATION}: no champion yet" not in ready.json()["not_served"]
+    answer = httpx.post(f"{served.base}/v1/models/{SEGMENTATION}/predict", json={"instances": [{"customer_id": 1}]})
+    assert answer.status_code == 503 and f"loading version {version} failed" in answer.json()["error"]
