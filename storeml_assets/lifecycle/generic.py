@@ -165,7 +165,8 @@ class GenericFamily:
     #: Extra MLflow params describing the family.
     params: Mapping[str, Any] = field(default_factory=dict)
     kinds: frozenset[str] = frozenset({"mlflow"})
-    #: Serving: what ``predict`` accepts and returns, for the API's router (None: not served yet).
+    #: Serving notes: what ``predict`` accepts and returns. The API serves every registered family whose
+    #: champion exists, checking instances against the model's logged signature (:mod:`storeml_assets.serving.generic`).
     serving: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
