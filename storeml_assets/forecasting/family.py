@@ -289,8 +289,8 @@ def output(forecaster: DemandForecaster, frames: Mapping[str, pl.DataFrame], ver
 
 def input_example(prepared: Prepared) -> pd.DataFrame:
     ids = prepared.extra["series"].ids
-    # horizon as a double: an integer column in the signature could not carry a missing value
-    return pd.DataFrame({"series": ids[:2], "horizon": np.array([7, HORIZON][: len(ids[:2])], dtype=np.float64)})
+    # horizon in whole days (an integer column: requests send integers, MLflow would refuse them for a double)
+    return pd.DataFrame({"series": ids[:2], "horizon": np.array([7, HORIZON][: len(ids[:2])], dtype=np.int64)})
 
 
 FAMILY = GenericFamily(
