@@ -60,9 +60,6 @@ SELECTABLE_GROUPS: dict[str, str] = {
 }
 #: Marker a model family's candidate logs when its data cannot support it (see ``lifecycle.generic.Skip``).
 SKIPPED_MARKER = "skipped:"
-#: What a family's output step says when its first candidate was rejected: the family trained and was judged,
-#: it just has no champion to score with yet (a verdict, not a failure of the run).
-NO_CHAMPION_MARKER = "has no champion yet"
 
 
 class BlockingCheckFailed(RuntimeError):
@@ -375,10 +372,6 @@ class Runner:
         except BlockingCheckFailed:
             raise
         except RuntimeError as exc:
-            text = str(exc)
-            if NO_CHAMPION_MARKER in text:  # e.g. "demand_forecast has no champion yet: the first candidate ..."
-                start = text.find(f"{family.name} {NO_CHAMPION_MARKER}")
-                return FamilyOutcome(family.name, purpose, "skipped", text[start if start >= 0 else 0:])
             return FamilyOutcome(family.name, purpose, "failed", str(exc))
         if len(self.report.runs) == runs_before:  # a subclass chose not to run it
             return FamilyOutcome(family.name, purpose, "skipped", "not run")

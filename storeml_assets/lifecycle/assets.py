@@ -366,18 +366,22 @@ def build_output_asset(family: GenericFamily) -> dg.AssetsDefinition:
 
     @dg.asset(key=family.output_key, group_name=family.group, deps=[family.promotion_key, *family.deps],
               kinds={"polars", "postgres"}, owners=["team:ml"], code_version=family.code_version,
-              io_manager_key="io_manager",
-              description=f"{schema}.{table}: the {family.name} champion's output for the current data.")
-    def output(context: dg.AssetExecutionContext, mlflow: MlflowTracking, storeml_db: PostgresResource) -> pl.DataFrame:
+              io_manager_key="io_manager", output_required=False,
+              description=f"{schema}.{table}: the {family.name} champion's output for the current data (skipped while "
+              "the family has no champion: its first candidate was rejected).")
+    def output(context: dg.AssetExecutionContext, mlflow: MlflowTracking, storeml_db: PostgresResource):
         version = mlflow.alias_version(family.name, CHAMPION)
         if version is None:
-            raise dg.Failure(f"{family.name} has no champion yet: the first candidate was rejected "
-                             f"(see {family.promotion_key.to_user_string()})")
+            reason = (f"{family.name} has no champion yet: its first candidate was rejected "
+                      f"(see {family.promotion_key.to_user_string()})")
+            context.log.warning(f"{family.output_key.to_user_string()} skipped: {reason}")
+            context.log_event(dg.AssetObservation(asset_key=family.output_key,
+                                                  metadata={"skipped": dg.MetadataValue.text(reason)}))
+            return
         frames = load_frames(storeml_db.resolved_url(), family)
         frame = family.output(load_version(family, version), frames, version)
-        context.add_output_metadata({"model_version": dg.MetadataValue.text(version),
-                                     "preview": dg.MetadataValue.md(_preview(frame))})
-        return frame
+        yield dg.Output(frame, metadata={"model_version": dg.MetadataValue.text(version),
+                                         "preview": dg.MetadataValue.md(_preview(frame))})
 
     return output
 

@@ -144,6 +144,20 @@ def test_a_table_below_its_minimum_skips_the_family_and_says_why(storefront: dic
     assert [line.text() for line in lines] == [f"order_value          skipped: {reasons[0]}"]
 
 
+def test_a_rejected_first_candidate_leaves_no_champion_and_the_output_says_why(storefront: dict[str, str],
+                                                                               tracking: MlflowTracking) -> None:
+    result = _defs(tracking).resolve_job_def(FAMILY.job_name).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"promotion__order_value_decision": {"config": {"thresholds": {"mae_max": 0.0}}}}})
+    assert result.success
+    assert _metadata(result, FAMILY.promotion_key)["action"] == "reject"
+    assert FAMILY.output_key not in {e.asset_key for e in result.get_asset_materialization_events()}
+    observed = [e.event_specific_data.asset_observation for e in result.all_events  # type: ignore[union-attr]
+                if e.event_type_value == "ASSET_OBSERVATION"]
+    assert [o.asset_key for o in observed] == [FAMILY.output_key]
+    assert str(observed[0].metadata["skipped"].value).startswith("order_value has no champion yet")
+
+
 def test_require_rows_names_the_table_its_count_and_the_purpose() -> None:
     import polars as pl
 
