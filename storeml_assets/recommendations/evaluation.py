@@ -145,6 +145,11 @@ def evaluate(model: Recommender, prepared: Prepared) -> Evaluation:
     products: pl.DataFrame = prepared.extra["products"]
     product_ids = model.product_ids
     relevant_by = holdout.group_by("customer_id").agg(pl.col("product_id")).sort("customer_id")
+    # A model fitted on other data (the champion, judged on a new candidate's holdout) scores the customers it
+    # knows; the others are counted in the details (the candidate, fitted on this split, knows every one).
+    known = relevant_by.get_column("customer_id").is_in(list(model._row))
+    unknown_customers = int((~known).sum())
+    relevant_by = relevant_by.filter(known)
     customers = relevant_by.get_column("customer_id").to_numpy()
     relevant = [set(ids) for ids in relevant_by.get_column("product_id").to_list()]
     rows = np.array([model._row[int(c)] for c in customers], dtype=np.int64)
@@ -174,6 +179,7 @@ def evaluate(model: Recommender, prepared: Prepared) -> Evaluation:
     ratios = {f"ndcg_vs_{name}": _ratio(metrics["ndcg_at_10"], values["ndcg_at_10"])
               for name, values in {**figures, **({"oracle": oracle} if oracle else {})}.items()}
     details = {"scored_customers": len(customers), "cold_customers": int(prepared.extra.get("cold_customers", 0)),
+               "customers_unknown_to_model": unknown_customers,
                "relevant_purchases": holdout.height, "cutoff": cutoff.isoformat(), "algorithm": model.algorithm,
                "excludes_already_bought": True, "ratios": ratios,
                "ndcg_by_activity": segments}

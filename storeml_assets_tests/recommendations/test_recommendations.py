@@ -240,3 +240,18 @@ def test_without_planted_truth_there_is_no_oracle_and_a_reason(
     result = evaluation.evaluate(recommender, bare)
     assert result.oracle is None and "customer_taste" in result.oracle_reason
     assert "popularity" in result.baselines and "recent_popularity" in result.baselines
+
+
+def test_a_champion_fitted_on_other_data_is_judged_on_the_customers_it_knows(
+        trained: tuple[Prepared, model.Recommender, Evaluation], frames: dict[str, pl.DataFrame]) -> None:
+    prepared, fitted, _ = trained
+    # the champion of an earlier attempt: fitted without the newest fifth of the customers
+    customers = frames["orders"].get_column("user_id").unique().sort()
+    kept = pl.col("user_id") < customers[int(len(customers) * 0.8)]
+    older = {**frames, "user_interactions": frames["user_interactions"].filter(kept),
+             "orders": frames["orders"].filter(kept)}
+    champion = family.FAMILY.fit(family.FAMILY.prepare(older, 42), 42)
+    judged = family.FAMILY.evaluate(champion, prepared)
+    assert judged.details["customers_unknown_to_model"] > 0
+    assert judged.details["scored_customers"] > 0 and math.isfinite(judged.metrics["ndcg_at_10"])
+    assert family.FAMILY.evaluate(fitted, prepared).details["customers_unknown_to_model"] == 0
