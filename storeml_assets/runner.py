@@ -383,14 +383,16 @@ class Runner:
 
 
 def rows_written(result: dg.ExecuteInProcessResult) -> int:
-    """Rows the run's materializations wrote (their ``dagster/row_count``)."""
-    total = 0
+    """Rows the run's materializations wrote (their ``dagster/row_count``). A ranged run writes each asset's
+    slice once and records it on every partition's materialization, so each asset counts once."""
+    by_asset: dict[dg.AssetKey, int] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         value = materialization.metadata.get("dagster/row_count")
         if value is not None and isinstance(value.value, int):
-            total += value.value
-    return total
+            key = materialization.asset_key
+            by_asset[key] = max(by_asset.get(key, 0), value.value)
+    return sum(by_asset.values())
 
 
 def raw_row_counts() -> dict[str, int | None]:
