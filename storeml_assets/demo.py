@@ -27,6 +27,7 @@ from storeml_assets.keys import (
     SIMULATE_JOB,
     STOREFRONT_KEY,
 )
+from storeml_assets.lifecycle.registry import GENERIC_FAMILIES
 from storeml_assets.lifecycle.summary import family_lines
 from storeml_assets.mlops import decisions_since, drift_since, model_versions_since
 from storeml_assets.resources.postgres import PostgresResource
@@ -111,16 +112,19 @@ class Demo(Runner):
         return self.report
 
     def _drift_cycle(self) -> None:
-        with self.stage("monitoring after the drifted period"):
+        with self.stage("monitoring after the drifted period (every family's drift)"):
             self.run_job(MONITORING_JOB_NAME)
-        with self.stage("retraining sensor + triggered retrain"):
-            for request in self._evaluate_retraining_sensor():
-                self.console.print(f"  sensor fired: {request.tags.get('storeml/trigger', request.run_key)}")
-                self.run_job(RETRAINING_JOB_NAME, tags=dict(request.tags))
+        with self.stage("retraining sensors + triggered retrains"):
+            sensors = [(RETRAINING_SENSOR_NAME, RETRAINING_JOB_NAME),
+                       *((family.sensor_name, family.job_name) for family in GENERIC_FAMILIES)]
+            for sensor_name, job_name in sensors:
+                for request in self._evaluate_retraining_sensor(sensor_name):
+                    self.console.print(f"  {sensor_name} fired: {request.tags.get('storeml/trigger', request.run_key)}")
+                    self.run_job(job_name, tags=dict(request.tags))
 
-    def _evaluate_retraining_sensor(self) -> list[dg.RunRequest]:
-        """One tick of the retraining sensor, as the daemon would run it, against this instance."""
-        sensor = self.defs.resolve_sensor_def(RETRAINING_SENSOR_NAME)
+    def _evaluate_retraining_sensor(self, name: str = RETRAINING_SENSOR_NAME) -> list[dg.RunRequest]:
+        """One tick of a retraining sensor, as the daemon would run it, against this instance."""
+        sensor = self.defs.resolve_sensor_def(name)
         with dg.build_sensor_context(instance=self.instance, resources=self.defs.resources, definitions=self.defs) as context:
             data = sensor.evaluate_tick(context)
         return list(data.run_requests or [])

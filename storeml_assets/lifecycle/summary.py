@@ -32,11 +32,14 @@ class FamilyLine:
     version: str | None
     metrics: str
     decision: str
+    #: "drift 0.17" (the family's newest drift share in the period), or "".
+    drift: str = ""
 
     def text(self, width: int = 20) -> str:
         if self.version is None:
             return f"{self.family:<{width}} {self.decision}"
-        return f"{self.family:<{width}} v{self.version:<3} {self.metrics}  {self.decision}"
+        drift = f"  {self.drift}" if self.drift else ""
+        return f"{self.family:<{width}} v{self.version:<3} {self.metrics}  {self.decision}{drift}"
 
 
 def _fmt(value: Any) -> str:
@@ -95,6 +98,9 @@ def family_lines(conn: Connection, instance: dg.DagsterInstance | None, since: d
         names: Sequence[str] = [other.primary_metric, *[m for m in other.metrics if m != other.primary_metric]][:2]
         shown = [_metric_text(m, evaluation.get("metrics") or {}, evaluation.get("baselines") or {},
                               evaluation.get("oracle")) for m in names]
+        drift = mlops.drift_since(conn, since, other.name)
+        share = drift.get("metric_value") if drift else None
         lines.append(FamilyLine(other.name, str(row["model_version"]), "  ".join(shown),
-                                row["action"] or "no decision yet"))
+                                row["action"] or "no decision yet",
+                                f"drift {_fmt(share)}" if drift else ""))
     return lines

@@ -25,7 +25,7 @@ def build_defs(families: Sequence[ModelFamily] = FAMILIES, *, schedules: bool = 
                 *(build_served_asset(family) for family in families)],
         sensors=[*(build_retraining_sensor(family) for family in families),
                  *(build_retraining_sensor(family) for family in generic)],
-        jobs=[build_monitoring_job(families)] if schedules else [],
+        jobs=[build_monitoring_job(families, [family.drift_key for family in generic])] if schedules else [],
         schedules=build_schedules(families=families) if schedules else [],
     )
 

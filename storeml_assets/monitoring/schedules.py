@@ -22,12 +22,14 @@ from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.registry import FAMILIES
 
 
-def build_monitoring_job(families: Sequence[ModelFamily]) -> Any:
-    """The monitoring job: every family's drift asset and served-prediction asset."""
+def build_monitoring_job(families: Sequence[ModelFamily], generic_drift_keys: Sequence[dg.AssetKey] = ()) -> Any:
+    """The monitoring job: every family's drift asset and served-prediction asset, and the drift assets of the
+    families in their own terms (``generic_drift_keys``)."""
     return dg.define_asset_job(
         MONITORING_JOB_NAME,
         selection=dg.AssetSelection.assets(*(key for family in families for key in (family.drift_key,
-                                                                                     family.served_key))),
+                                                                                     family.served_key)),
+                                           *generic_drift_keys),
         description="Measure feature drift and the champion's coverage into the mlops monitoring metrics.",
         tags={"storeml/job": "monitoring"},
     )

@@ -103,6 +103,7 @@ def test_a_generic_family_is_trained_judged_promoted_served_and_monitored(storef
         lines = family_lines(conn, instance, started, classic=(), generic=(FAMILY,))
     assert [(line.family, line.version, line.decision) for line in lines] == [("order_value", version, "promote")]
     assert lines[0].metrics.startswith("mae ") and "(training_mean " in lines[0].metrics
+    assert lines[0].drift.startswith("drift ") and lines[0].text().endswith(lines[0].drift)
 
     # the same data and code again: a new version, rejected by no_regression, the champion stays
     second = job.execute_in_process(instance=instance)
