@@ -295,7 +295,7 @@ def input_example(prepared: Prepared) -> pd.DataFrame:
 
 FAMILY = GenericFamily(
     name="demand_forecast",
-    group="demand_forecasting",
+    group="forecasting",
     description="Daily units per category and top product for the next 28 days with 80%/95% intervals: "
     "statsforecast AutoETS, AutoARIMA, MSTL or seasonal naive chosen per series by rolling-origin "
     "cross-validation, backtested beside the weekly seasonal naive and the planted expected demand.",

@@ -272,7 +272,7 @@ def _params() -> dict[str, Any]:
 
 FAMILY = GenericFamily(
     name=NAME,
-    group="customer_segmentation",
+    group="segmentation",
     description="Customer segments: new, hibernating, and clusters of the buying customers named from their "
                 "centroids (champions, loyal, occasional, at risk, lapsing) from recency, frequency and activity.",
     purpose=PURPOSE,

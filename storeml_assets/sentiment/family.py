@@ -243,7 +243,7 @@ def input_example(prepared: Prepared) -> pd.DataFrame:
 
 FAMILY = GenericFamily(
     name=NAME,
-    group="review_sentiment",
+    group="sentiment",
     description="Review sentiment (negative 1-2 stars, neutral 3, positive 4-5) from title and body, "
                 "with calibrated probabilities.",
     purpose=PURPOSE,

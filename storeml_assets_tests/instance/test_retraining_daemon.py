@@ -202,7 +202,7 @@ def test_an_idle_platform_never_retrains_and_new_data_retrains_once(platform: di
         assert [r["runId"] for r in _sensor_runs(server)] == [run["runId"]]
         assert all(t["skipReason"].startswith("no new data since the last training attempt v2") for t in ticks), ticks
     attempts = execute(url, "select model_version, (metadata ->> 'orders_seen')::int, metadata ->> 'trigger_config' "
-                             "from mlops.model_versions order by id")
+                             "from mlops.model_versions where model_name = 'purchase_propensity' order by id")
     orders = execute(url, "select count(*) from raw.orders")[0][0]
     assert [a[:2] for a in attempts] == [("1", orders - added), ("2", orders)]
     assert attempts[0][2] is None and attempts[1][2] is not None  # the sensor's thresholds, on its attempt

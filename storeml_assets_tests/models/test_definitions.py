@@ -12,7 +12,7 @@ from storeml_assets.models.jobs import build_retraining_job
 from storeml_assets.models.purchase_propensity import FAMILY
 from storeml_assets.promotion.decision import PromotionConfig, build_promotion_asset
 from storeml_assets.resources.postgres import PostgresResource
-from storeml_assets.sources.catalog import CATALOG
+from storeml_assets.sources.catalog import CATALOG, REQUIRED_TABLES
 from storeml_assets.warehouse.checks import AMOUNT_CHECK, SALE_PRODUCT_CHECK, TRANSACTION_CUSTOMER_CHECK
 
 PURCHASE_PROPENSITY_KEY = FAMILY.model_key
@@ -61,11 +61,12 @@ def test_training_sees_every_blocking_check_upstream_in_the_graph() -> None:
     from storeml_assets.definitions import defs
 
     keys = upstream_blocking_checks(defs.get_repository_def(), PURCHASE_PROPENSITY_KEY)
-    for raw in RAW_DEPS:  # min_rows and the primary key of every source table the features read
-        assert {dg.AssetCheckKey(raw, "min_rows"), dg.AssetCheckKey(raw, "primary_key_unique_not_null")} <= set(keys)
+    for raw in RAW_DEPS:  # the primary key of every source table the features read; min_rows of the required ones
+        assert dg.AssetCheckKey(raw, "primary_key_unique_not_null") in keys
+        assert (dg.AssetCheckKey(raw, "min_rows") in keys) == (raw.path[-1] in REQUIRED_TABLES)
     # the warehouse reads a few more (e.g. transactions); tables nothing upstream reads stay out
-    assert dg.AssetCheckKey(dg.AssetKey(["raw", "transactions"]), "min_rows") in keys
-    assert dg.AssetCheckKey(dg.AssetKey(["raw", "promo_codes"]), "min_rows") not in keys
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "transactions"]), "primary_key_unique_not_null") in keys
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "promo_codes"]), "primary_key_unique_not_null") not in keys
     transactions = dg.AssetKey(["warehouse", "transactions"])
     assert dg.AssetCheckKey(transactions, TRANSACTION_CUSTOMER_CHECK) in keys
     assert dg.AssetCheckKey(transactions, AMOUNT_CHECK) not in keys  # not blocking

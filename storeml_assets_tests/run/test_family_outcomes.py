@@ -35,14 +35,6 @@ class Scripted(Runner):
         raise self.error
 
 
-def test_a_family_without_a_champion_is_skipped_with_its_reason() -> None:
-    error = RuntimeError("demand_forecast_retraining_job failed (run 1): features__demand_forecast: Failure: "
-                         "demand_forecast has no champion yet: the first candidate was rejected")
-    outcome = Scripted(error).train_family(Family("demand_forecast", "demand forecasting"))
-    assert outcome.status == "skipped"
-    assert outcome.reason == "demand_forecast has no champion yet: the first candidate was rejected"
-
-
 def test_a_family_that_crashed_is_failed() -> None:
     error = RuntimeError("x_retraining_job failed (run 1): models__x: ValueError: bad input")
     outcome = Scripted(error).train_family(Family("x", "x things"))
