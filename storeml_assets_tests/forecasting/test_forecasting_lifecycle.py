@@ -10,7 +10,6 @@ storefront; the full candidate set is measured in ``test_forecasting.py``.
 import re
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 import dagster as dg
 import mlflow
@@ -21,11 +20,12 @@ from mlflow.tracking import MlflowClient
 
 from storeml_assets.forecasting import family
 from storeml_assets.forecasting.data import HORIZON, TOP_N_PRODUCTS
-from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets_tests.lifecycle.harness import family_job
+from storeml_assets_tests.lifecycle.harness import materialized as _metadata
+from storeml_assets_tests.lifecycle.harness import query_rows as _rows
 from storeml_assets_tests.models.conftest import storefront, tracking
-from storeml_assets_tests.models.test_assets import _resources
 
 __all__ = ["storefront", "tracking"]
 
@@ -35,23 +35,11 @@ FAMILY = replace(family.FAMILY, fit=partial(family.fit, candidates=("AutoETS", "
 
 
 def _job(tracking: MlflowTracking) -> dg.JobDefinition:
-    defs = dg.Definitions.merge(build_family_defs(FAMILY), dg.Definitions(resources=_resources(tracking)))
-    return defs.resolve_job_def(FAMILY.job_name)
+    return family_job(FAMILY, tracking)
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    assert events, f"{key.to_user_string()} was not materialized"
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
-def _rows(url: str, query: str) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(query)))
-    finally:
-        engine.dispose()
 
 
 def test_demand_forecast_is_trained_promoted_served_written_and_monitored(storefront: dict[str, str],

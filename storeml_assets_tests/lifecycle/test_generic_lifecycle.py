@@ -10,21 +10,22 @@ import mlflow
 import pytest
 import sqlalchemy as sa
 
-from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.lifecycle.generic import Skip, require_rows
 from storeml_assets.lifecycle.summary import family_lines
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.monitoring.metrics import TriggerConfig
 from storeml_assets.monitoring.sensors import build_retraining_sensor
 from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets_tests.lifecycle.harness import family_defs
+from storeml_assets_tests.lifecycle.harness import materialized as _metadata
+from storeml_assets_tests.lifecycle.harness import query_rows as _rows
 from storeml_assets_tests.lifecycle.toy_family import FAMILY
-from storeml_assets_tests.models.test_assets import _resources
 
 pytestmark = pytest.mark.slow
 
 
 def _defs(tracking: MlflowTracking) -> dg.Definitions:
-    return dg.Definitions.merge(build_family_defs(FAMILY), dg.Definitions(resources=_resources(tracking)))
+    return family_defs(FAMILY, tracking)
 
 
 def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None) -> Any:
@@ -33,19 +34,8 @@ def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str
         return sensor.evaluate_tick(context)
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    assert events, f"{key.to_user_string()} was not materialized"
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
-def _rows(url: str, sql: str) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql)))
-    finally:
-        engine.dispose()
 
 
 def test_a_generic_family_is_trained_judged_promoted_served_and_monitored(storefront: dict[str, str],

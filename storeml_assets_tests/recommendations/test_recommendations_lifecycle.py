@@ -3,43 +3,31 @@ popularity baselines and the oracle, the pyfunc model registered) -> six gates -
 ``features.recommendations`` for every active customer -> drift rows; the served model answers the three
 kinds of request."""
 
-from typing import Any
 
 import dagster as dg
 import mlflow
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.recommendations.family import FAMILY
+from storeml_assets_tests.lifecycle.harness import family_defs
+from storeml_assets_tests.lifecycle.harness import materialized as _metadata
+from storeml_assets_tests.lifecycle.harness import query_rows as _rows
 from storeml_assets_tests.models.conftest import storefront, tracking
-from storeml_assets_tests.models.test_assets import _resources
 
 pytestmark = pytest.mark.slow
 __all__ = ["storefront", "tracking"]
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    assert events, f"{key.to_user_string()} was not materialized"
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
-def _rows(url: str, sql: str) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql)))
-    finally:
-        engine.dispose()
 
 
 def test_recommendations_are_trained_gated_promoted_written_and_served(storefront: dict[str, str],
                                                                        tracking: MlflowTracking) -> None:
     url = storefront["storeml"]
-    defs = dg.Definitions.merge(build_family_defs(FAMILY), dg.Definitions(resources=_resources(tracking)))
+    defs = family_defs(FAMILY, tracking)
     result = defs.resolve_job_def(FAMILY.job_name).execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert result.success
 

@@ -3,7 +3,6 @@ the planted personas, promoted by its six gates, loadable as ``models:/customer_
 ``features.customer_segments`` written for every customer, drift recorded; too few orders skip it with a reason."""
 
 from datetime import timedelta
-from typing import Any
 
 import dagster as dg
 import mlflow
@@ -14,13 +13,14 @@ import sqlalchemy as sa
 from storeml_assets.features.customer import build_customer_features
 from storeml_assets.features.training import history_end
 from storeml_assets.io.postgres_io_manager import store_frame
-from storeml_assets.lifecycle.assets import build_family_defs
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.segmentation.family import FAMILY
 from storeml_assets_tests.features.frames import raw_frames, simulated
+from storeml_assets_tests.lifecycle.harness import family_job
+from storeml_assets_tests.lifecycle.harness import materialized as _metadata
+from storeml_assets_tests.lifecycle.harness import query_rows as _rows
 from storeml_assets_tests.models.conftest import storefront, tracking
-from storeml_assets_tests.models.test_assets import _resources
 
 __all__ = ["storefront", "tracking"]
 
@@ -40,23 +40,11 @@ def features(storefront: dict[str, str]) -> dict[str, str]:
 
 
 def _job(tracking: MlflowTracking) -> dg.JobDefinition:
-    defs = dg.Definitions.merge(build_family_defs(FAMILY), dg.Definitions(resources=_resources(tracking)))
-    return defs.resolve_job_def(FAMILY.job_name)
+    return family_job(FAMILY, tracking)
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    assert events, f"{key.to_user_string()} was not materialized"
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
-def _rows(url: str, query: str) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(query)))
-    finally:
-        engine.dispose()
 
 
 def test_customer_segmentation_is_trained_promoted_served_written_and_monitored(features: dict[str, str],
