@@ -98,11 +98,16 @@ def _wait(server: DevServer, what: str, done: Callable[[], bool], timeout: float
     raise TimeoutError(f"{what}: not within {timeout:.0f}s\n{server.log_tail()}")
 
 
-def _wait_for_ticks(server: DevServer, after: set[int], count: int) -> list[dict[str, Any]]:
-    """``count`` completed ticks newer than the ids in ``after`` (the daemon evaluating the sensor)."""
+def _wait_for_ticks(server: DevServer, after: set[int], count: int, since: float = 0.0) -> list[dict[str, Any]]:
+    """``count`` completed ticks newer than the ids in ``after`` and evaluated after ``since`` (epoch seconds).
+
+    ``since`` matters after a run ends: a tick the daemon began while the run was still in flight can be
+    listed only after the run's end is seen, and it rightly says the run is in flight.
+    """
 
     def completed() -> list[dict[str, Any]]:
-        return [t for t in _ticks(server) if int(t["tickId"]) not in after and t["status"] != "STARTED"]
+        return [t for t in _ticks(server) if int(t["tickId"]) not in after and t["status"] != "STARTED"
+                and float(t["timestamp"]) > since]
 
     _wait(server, f"{count} retraining sensor ticks", lambda: len(completed()) >= count)
     return completed()
@@ -196,9 +201,10 @@ def test_an_idle_platform_never_retrains_and_new_data_retrains_once(platform: di
         (run,) = _sensor_runs(server)
         assert run["tags"]["storeml/trigger"] == "new_data"
         assert wait_for_run(server.client(), run["runId"], timeout=600) == "SUCCESS", server.log_tail()
+        run_ended = time.time()
         seen |= {int(t["tickId"]) for t in _ticks(server)}
 
-        ticks = _wait_for_ticks(server, seen, QUIET_TICKS // 2)
+        ticks = _wait_for_ticks(server, seen, QUIET_TICKS // 2, since=run_ended)
         assert [r["runId"] for r in _sensor_runs(server)] == [run["runId"]]
         assert all(t["skipReason"].startswith("no new data since the last training attempt v2") for t in ticks), ticks
     attempts = execute(url, "select model_version, (metadata ->> 'orders_seen')::int, metadata ->> 'trigger_config' "
