@@ -49,7 +49,8 @@ def test_groups_and_warehouse_keys(defs: dg.Definitions) -> None:
     assert groups["features"] == {"features/customer_features", "features/training_set"}
     assert groups["models"] == {"models/purchase_propensity"}
     assert groups["promotion"] == {"promotion/promotion_decision"}
-    assert groups["monitoring"] == {"monitoring/feature_drift", "monitoring/served_predictions"}
+    assert groups["monitoring"] == {"monitoring/feature_drift", "monitoring/served_predictions",
+                                    *(f"monitoring/{family.name}_served" for family in GENERIC_FAMILIES)}
     assert groups["warehouse"] == {
         f"warehouse/{t}" for t in ("customers", "products", "timeframe", "transactions", "sales", "top_products")
     }

@@ -119,6 +119,31 @@ class DriftResult:
 
 
 @dataclass(frozen=True)
+class IdLookup:
+    """How the serving API answers ``{"customer_ids": [...]}`` for a family: each id becomes the instance
+    ``{**fields, id_field: id, **row}``, where ``row`` is the newest row of the id in ``table`` (its
+    ``columns``; an id without a row is not found), or nothing when ``table`` is None (no read: the model
+    answers an id it does not know as it answers any unknown id)."""
+
+    #: ``"schema.table"`` whose newest row per id gives the instance's columns, or None (no read).
+    table: str | None = None
+    #: The id column of ``table``, and the instance field the id goes into.
+    id_field: str = "customer_id"
+    #: The column of ``table`` whose largest value marks an id's newest row.
+    order_column: str = "cutoff"
+    #: Columns of ``table`` copied into the instance.
+    columns: tuple[str, ...] = ()
+    #: Fixed instance fields (e.g. ``{"kind": "customer"}``).
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.table is not None and self.table.count(".") != 1:
+            raise ValueError(f"id lookup table must be schema.table, got {self.table!r}")
+        if self.table is not None and not self.columns:
+            raise ValueError(f"id lookup of {self.table}: name the columns it reads")
+
+
+@dataclass(frozen=True)
 class GenericFamily:
     """One model family of the storefront in its own terms (see the module docstring)."""
 
@@ -168,6 +193,10 @@ class GenericFamily:
     #: Serving notes: what ``predict`` accepts and returns. The API serves every registered family whose
     #: champion exists, checking instances against the model's logged signature (:mod:`storeml_assets.serving.generic`).
     serving: Mapping[str, Any] | None = None
+    #: Whether and how the API takes ``customer_ids`` for the family (None: inline instances only).
+    id_lookup: IdLookup | None = None
+    #: The output column whose values are the served class (its mix is monitored), or None.
+    served_class: str | None = None
 
     def __post_init__(self) -> None:
         names = [qualified.split(".")[-1] for qualified in self.tables]
@@ -202,6 +231,11 @@ class GenericFamily:
     @property
     def drift_key(self) -> dg.AssetKey:
         return dg.AssetKey(["monitoring", f"{self.name}_drift"])
+
+    @property
+    def served_key(self) -> dg.AssetKey:
+        """The served-prediction monitoring asset (the serving API's prediction log read back)."""
+        return dg.AssetKey(["monitoring", f"{self.name}_served"])
 
     @property
     def job_name(self) -> str:

@@ -3,8 +3,8 @@ warehouse domain's, :mod:`storeml_assets.warehouse.schedules`).
 
 - ``daily_monitoring_schedule`` (02:00): ``monitoring_job`` (:data:`storeml_assets.keys.MONITORING_JOB_NAME`,
   defined here) materializes every family's drift asset (``monitoring/feature_drift``: drift and
-  coverage metrics) and every family's served-prediction asset (``monitoring/served_predictions``:
-  the serving API's prediction log).
+  coverage metrics) and every family's served-prediction asset (``monitoring/served_predictions``,
+  ``monitoring/<family>_served``: the serving API's prediction log).
 - ``weekly_retraining_schedule`` (Monday 03:00): ``retraining_job`` (each further model family: its
   own ``<family>_weekly_retraining_schedule`` over its retraining job).
 
@@ -22,14 +22,14 @@ from storeml_assets.lifecycle.family import ModelFamily
 from storeml_assets.lifecycle.registry import FAMILIES
 
 
-def build_monitoring_job(families: Sequence[ModelFamily], generic_drift_keys: Sequence[dg.AssetKey] = ()) -> Any:
-    """The monitoring job: every family's drift asset and served-prediction asset, and the drift assets of the
-    families in their own terms (``generic_drift_keys``)."""
+def build_monitoring_job(families: Sequence[ModelFamily], generic_keys: Sequence[dg.AssetKey] = ()) -> Any:
+    """The monitoring job: every family's drift asset and served-prediction asset, and the drift and
+    served-prediction assets of the families in their own terms (``generic_keys``)."""
     return dg.define_asset_job(
         MONITORING_JOB_NAME,
         selection=dg.AssetSelection.assets(*(key for family in families for key in (family.drift_key,
                                                                                      family.served_key)),
-                                           *generic_drift_keys),
+                                           *generic_keys),
         description="Measure feature drift and the champion's coverage into the mlops monitoring metrics.",
         tags={"storeml/job": "monitoring"},
     )

@@ -17,6 +17,13 @@ writes to ``mlops.monitoring_metrics``:
 
 With no prediction in the window the asset writes a ``served_volume`` row of 0 and its metadata says
 "no served predictions in the window". The figures are plain functions (:func:`served_figures`).
+
+:func:`build_generic_served_asset` does the same for a family in its own terms
+(:class:`~storeml_assets.lifecycle.generic.GenericFamily`, ``monitoring/<name>_served``): volume, latency
+percentiles and the mix of its served class (:attr:`~storeml_assets.lifecycle.generic.GenericFamily.served_class`:
+the sentiment, the segment, the recommendations' source) against the previous window. Its served inputs
+are not compared with its training data (no served-input drift: the family's own drift asset measures
+its data).
 """
 
 import math
@@ -35,6 +42,7 @@ from storeml_assets import mlops
 from storeml_assets.io.pg_tables import qualified
 from storeml_assets.keys import MONITORING_GROUP
 from storeml_assets.lifecycle.family import ModelFamily
+from storeml_assets.lifecycle.generic import GenericFamily
 from storeml_assets.ml.drift import MIN_DRIFT_ROWS, DriftSummary, drift_summary
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.monitoring import metrics
@@ -46,11 +54,16 @@ PERFORMANCE = "performance"
 SERVED_PREFIX = "served_"
 
 
-class ServedPredictionsConfig(dg.Config):
-    """Knobs of the served-prediction monitoring."""
+class ServedWindowConfig(dg.Config):
+    """Knobs of the served-prediction monitoring of a family in its own terms: the window read."""
 
     window_hours: int = Field(default=24, description="Trailing window of the prediction log read, in hours.")
     window_end: str | None = Field(default=None, description="ISO date-time the window ends at; default: now.")
+
+
+class ServedPredictionsConfig(ServedWindowConfig):
+    """Knobs of the served-prediction monitoring."""
+
     drift_share_threshold: float = Field(
         default=GateConfig().drift_share_max,
         description="Served-input drift when the share of drifted columns reaches this (gate data_drift's maximum).",
@@ -90,9 +103,20 @@ def _scores(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def _class_mix(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    counts = Counter(str(r["output"].get("prediction")) for r in rows
-                     if isinstance(r.get("output"), Mapping) and "prediction" in r["output"])
+def _labels(output: Any, key: str) -> list[str]:
+    """The ``key`` values of a logged output: its own, or its rows' (a request logged as one prediction)."""
+    if not isinstance(output, Mapping):
+        return []
+    if key in output:
+        return [str(output[key])]
+    rows = output.get("rows")
+    if isinstance(rows, list):
+        return [str(row[key]) for row in rows if isinstance(row, Mapping) and key in row]
+    return []
+
+
+def _class_mix(rows: Sequence[Mapping[str, Any]], key: str = "prediction") -> dict[str, float]:
+    counts = Counter(label for r in rows for label in _labels(r.get("output"), key))
     total = sum(counts.values())
     return {label: count / total for label, count in sorted(counts.items())} if total else {}
 
@@ -105,9 +129,12 @@ def served_figures(
     columns: Sequence[str],
     drift_share_threshold: float,
     min_rows: int = MIN_DRIFT_ROWS,
+    class_key: str | None = "prediction",
 ) -> ServedFigures:
     """Volume, latency percentiles, served-input drift against ``reference`` (the champion's training rows;
-    None: not compared) and score/class-mix shift against ``previous`` (the window before)."""
+    None: not compared) and score/class-mix shift against ``previous`` (the window before); the class of an
+    output is its ``class_key`` value (or its rows', when a request was logged as one prediction; None: no
+    class mix)."""
     if not current:
         return ServedFigures(volume=0)
     # one latency per request (every row of a request logs the request's latency)
@@ -129,7 +156,8 @@ def served_figures(
                                     columns=compared, drift_share_threshold=drift_share_threshold, min_rows=min_rows)
 
     scores, before = _scores(current), _scores(previous)
-    mix, mix_before = _class_mix(current), _class_mix(previous)
+    mix, mix_before = ((_class_mix(current, class_key), _class_mix(previous, class_key)) if class_key
+                       else ({}, {}))
     psi = wasserstein = shift = None
     if scores.size and before.size:
         psi = metrics.population_stability_index(before, scores)
@@ -253,7 +281,11 @@ def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredict
     with storeml_db.connect() as conn:
         ids = mlops.insert_metrics(conn, rows)
     context.log.info(f"{family.name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
+    return dg.MaterializeResult(metadata=_metadata(figures, start, end, version, ids))
 
+
+def _metadata(figures: ServedFigures, start: datetime, end: datetime, version: str | None,
+              ids: Sequence[int]) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "verdict": dg.MetadataValue.text(figures.verdict),
         "served_volume": dg.MetadataValue.int(figures.volume),
@@ -276,4 +308,50 @@ def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredict
         meta["score_psi"] = _float_meta(figures.score_psi)
         meta["class_mix"] = dg.MetadataValue.json(figures.class_mix)
         meta["class_mix_shift"] = _float_meta(figures.class_mix_shift)
-    return dg.MaterializeResult(metadata=meta)
+    return meta
+
+
+def build_generic_served_asset(family: GenericFamily) -> dg.AssetsDefinition:
+    """The served-prediction monitoring asset of a family in its own terms (see the module doc)."""
+    mix = f"{family.served_class} mix shift" if family.served_class else "no class mix"
+
+    @dg.asset(
+        key=family.served_key,
+        group_name=MONITORING_GROUP,
+        deps=[family.promotion_key],
+        kinds={"postgres"},
+        owners=["team:ml"],
+        code_version="1",
+        description=f"What the serving API answered for {family.name}: prediction volume, latency percentiles "
+        f"and {mix} against the previous window, from mlops.predictions.",
+    )
+    def served_predictions(
+        context: dg.AssetExecutionContext, config: ServedWindowConfig, storeml_db: PostgresResource
+    ) -> dg.MaterializeResult:
+        return _generic_served(context, config, storeml_db, family)
+
+    return served_predictions
+
+
+def _generic_served(context: dg.AssetExecutionContext, config: ServedWindowConfig, storeml_db: PostgresResource,
+                    family: GenericFamily) -> dg.MaterializeResult:
+    if config.window_hours < 1:
+        raise ValueError(f"window_hours must be at least 1, got {config.window_hours}")
+    end = _window_end(config.window_end)
+    start = end - timedelta(hours=config.window_hours)
+    with storeml_db.connect() as conn:
+        current = mlops.predictions_between(conn, family.name, start, end)
+        previous = mlops.predictions_between(conn, family.name, start - timedelta(hours=config.window_hours), start)
+        champion = mlops.champion_of(conn, family.name)
+    figures = served_figures(current, previous, None, columns=(), drift_share_threshold=1.0,
+                             class_key=family.served_class)
+    version = str(champion["model_version"]) if champion else None
+    window = {"window_start": start.isoformat(), "window_end": end.isoformat(),
+              "window_hours": config.window_hours, "dagster_run_id": context.run.run_id}
+    if family.served_class:
+        window["class_column"] = family.served_class
+    rows = served_metric_rows(figures, model_name=family.name, model_version=version, context=window)
+    with storeml_db.connect() as conn:
+        ids = mlops.insert_metrics(conn, rows)
+    context.log.info(f"{family.name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
+    return dg.MaterializeResult(metadata=_metadata(figures, start, end, version, ids))

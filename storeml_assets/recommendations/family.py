@@ -29,7 +29,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from storeml_assets.lifecycle import gates as g
-from storeml_assets.lifecycle.generic import DriftResult, GateContext, GenericFamily, Prepared
+from storeml_assets.lifecycle.generic import DriftResult, GateContext, GenericFamily, IdLookup, Prepared
 from storeml_assets.ml.gates import GateResult
 from storeml_assets.recommendations import data, evaluation, model
 
@@ -224,4 +224,8 @@ FAMILY = GenericFamily(
     params={"algorithm": model.ALGORITHM, **{f"als_{k}": v for k, v in model.ALS_PARAMS.items()},
             "popularity_prior": model.POPULARITY_PRIOR, "holdout_days": data.HOLDOUT_DAYS,
             "recency_half_life_days": data.RECENCY_HALF_LIFE_DAYS, "excludes_already_bought": True},
+    # customer_ids: each id a customer request (no read: a customer the model does not know gets the
+    # popular products, as in an inline request)
+    id_lookup=IdLookup(fields={"kind": "customer", "product_ids": ""}),
+    served_class="source",
 )

@@ -33,6 +33,7 @@ from storeml_assets.lifecycle.generic import (
     Evaluation,
     GateContext,
     GenericFamily,
+    IdLookup,
     Prepared,
     Skip,
     require_rows,
@@ -297,4 +298,7 @@ FAMILY = GenericFamily(
     primary_metric="silhouette",
     code_version="1",
     params=_params(),
+    # customer_ids: each id's newest row of the features table the model reads
+    id_lookup=IdLookup(table=f"features.{FEATURES_TABLE}", columns=INPUT_COLUMNS),
+    served_class="segment",
 )

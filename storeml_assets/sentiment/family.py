@@ -269,4 +269,5 @@ FAMILY = GenericFamily(
     code_version="1",
     params={"holdout_share": HOLDOUT_SHARE, "max_training_reviews": MAX_TRAINING_REVIEWS, **{k: str(v) for k, v in DEFAULT_PARAMS.items()},
             "drift_thresholds": str(THRESHOLDS)},
+    served_class="sentiment",
 )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from storeml_assets.lifecycle.family import ModelFamily
-from storeml_assets.lifecycle.generic import GenericFamily
+from storeml_assets.lifecycle.generic import GenericFamily, IdLookup
 
 
 class InstanceError(ValueError):
@@ -56,6 +56,26 @@ class ServedFamily:
     #: Whether readiness waits for this family's champion; an optional family without a champion in the
     #: registry is reported as such and does not hold readiness back.
     required: bool = True
+    #: A family in its own terms: how customer ids become its instances (None: inline instances only).
+    id_lookup: IdLookup | None = None
+
+    @property
+    def takes_ids(self) -> bool:
+        """Whether the family answers ``{"customer_ids": [...]}``."""
+        return self.id_source is not None or self.id_lookup is not None
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        """The columns an id lookup reads from :attr:`id_source`."""
+        return self.id_lookup.columns if self.id_lookup is not None else self.signature
+
+    def id_instances(self, ids: Sequence[int], found: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The instances of ``ids``: the rows found (every id has one when there is an id source), and for a
+        family in its own terms its fixed fields and the id itself."""
+        if self.id_lookup is None:
+            return [dict(found[i]) for i in ids]
+        lookup = self.id_lookup
+        return [{**lookup.fields, lookup.id_field: i, **found.get(i, {})} for i in ids]
 
     def frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """The instances as a frame in signature order; an :class:`InstanceError` names the bad field."""
@@ -143,9 +163,15 @@ def served_family(family: ModelFamily) -> ServedFamily:
 
 def served_generic_family(family: GenericFamily) -> ServedFamily:
     """A family in its own terms as served: its ``mlflow.pyfunc`` champion's signature checks the instances,
+    customer ids become instances as the family declares (:class:`~storeml_assets.lifecycle.generic.IdLookup`),
     and readiness does not wait for it."""
+    lookup = family.id_lookup
+    source = None
+    if lookup is not None and lookup.table is not None:
+        schema, table = lookup.table.split(".")
+        source = IdSource(schema=schema, table=table, id_column=lookup.id_field, order_column=lookup.order_column)
     return ServedFamily(name=family.name, registered_model=family.name, signature=(), numeric=frozenset(),
-                        output_kind="pyfunc", flavor="pyfunc", required=False)
+                        output_kind="pyfunc", flavor="pyfunc", required=False, id_source=source, id_lookup=lookup)
 
 
 def registered_families() -> tuple[ServedFamily, ...]:

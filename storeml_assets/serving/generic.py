@@ -22,6 +22,8 @@ from storeml_assets.serving.families import InstanceError
 #: MLflow column types whose values are numbers, and those whose values are text.
 _NUMERIC_TYPES = frozenset({"integer", "long", "float", "double"})
 _TEXT_TYPES = frozenset({"string"})
+#: MLflow column types a JSON integer is given to as a float (MLflow refuses int64 for them).
+_FLOAT_TYPES = frozenset({"float", "double"})
 
 
 def load_pyfunc_dir(path: Path) -> Any:
@@ -69,13 +71,18 @@ def validate(model: Any, instances: Sequence[Mapping[str, Any]]) -> None:
 
 
 def build_frame(model: Any, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Validated instances as a frame: the signature's columns in order (optional ones only when given)."""
+    """Validated instances as a frame: the signature's columns in order (optional ones only when given), a
+    float column as floats (``{"customer_id": 5}`` for a ``double`` column)."""
     columns = input_columns(model)
     if not columns:
         return pd.DataFrame.from_records(list(instances))
     given = {name for instance in instances for name in instance}
     names = [name for name, _, required in columns if required or name in given]
-    return pd.DataFrame.from_records(list(instances), columns=names)
+    frame = pd.DataFrame.from_records(list(instances), columns=names)
+    for name, kind, _ in columns:
+        if kind in _FLOAT_TYPES and name in frame.columns:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float32" if kind == "float" else "float64")
+    return frame
 
 
 def output_rows(output: Any) -> list[dict[str, Any]]:

@@ -131,7 +131,9 @@ async def predict_family(family: str, body: PredictRequest, state: State,
     """Predict a batch: ``{"instances": [{feature: value}, ...]}`` or ``{"customer_ids": [1, 2]}``.
     A family in its own terms takes its model's input columns as instances (review_sentiment: ``title``
     and ``body``; recommendations: ``kind`` and its ids; demand_forecast: ``series``, ``horizon``;
-    customer_segmentation: the customer features) and answers its model's rows."""
+    customer_segmentation: the customer features) and answers its model's rows; customer ids where it
+    declares how they become instances (customer_segmentation: the latest ``features.customer_features``
+    rows; recommendations: customer requests)."""
     served_family = served(state, family)
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     limit = state.config.max_instances
@@ -147,13 +149,24 @@ async def predict_family(family: str, body: PredictRequest, state: State,
     ids = list(body.customer_ids or [])
     if len(ids) > limit:
         raise ApiError(422, f"customer_ids: at most {limit} per request, got {len(ids)}", loc=["body", "customer_ids"])
-    source = served_family.id_source
-    if source is None:
+    if not served_family.takes_ids:
         raise ApiError(422, f"customer_ids: family {family!r} predicts from inline instances only",
                        loc=["body", "customer_ids"])
+    found = await _latest_rows(state, served_family, ids) if served_family.id_source is not None else {}
+    rows = served_family.id_instances(ids, found)
+    if served_family.flavor == "pyfunc":
+        return await predict_generic(state, served_family, rows, request_id=request_id)
+    return await predict_rows(state, served_family, rows, request_id=request_id, ids=ids)
+
+
+async def _latest_rows(state: ServingState, family: ServedFamily, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The newest row of each id in the family's id source (as JSON scalars): 503 with ``Retry-After`` when the
+    database is down or the table not materialized, 404 naming the ids without a row."""
+    source = family.id_source
+    assert source is not None
     try:
         found = await run_in_threadpool(database.with_connection, state.engine,
-                                        lambda conn: database.latest_features(conn, source, ids, served_family.signature))
+                                        lambda conn: database.latest_features(conn, source, ids, family.id_columns))
     except database.DatabaseUnavailableError as exc:
         raise ApiError(503, f"customer features unavailable: {exc}",
                        headers={"Retry-After": str(database.RETRY_AFTER_SECONDS)}) from None
@@ -165,8 +178,7 @@ async def predict_family(family: str, body: PredictRequest, state: State,
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise ApiError(404, f"customer_ids: no features for {shown}", loc=["body", "customer_ids"])
-    rows = [_numbers(found[i]) for i in ids]
-    return await predict_rows(state, served_family, rows, request_id=request_id, ids=ids)
+    return {i: _numbers(row) for i, row in found.items()}
 
 
 async def _body_text(request: Request) -> str | None:
