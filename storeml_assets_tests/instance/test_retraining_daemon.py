@@ -1,7 +1,10 @@
 """The retraining sensor under a real daemon: an idle platform never retrains.
 
 `storeml dev` (webserver + daemon, the sensor ticking every few seconds) runs on fresh databases
-holding a tiny storefront's raw tables and a champion trained on all of them. Then:
+holding a tiny storefront's raw tables and a champion trained on all of them. Automation is off, so
+the purchase-propensity sensor is started through GraphQL as a user would in the UI (the other
+families' sensors stay stopped: they would each train a first champion, which is not this test's
+subject). Then:
 
 1. many sensor ticks -> zero retraining runs, each tick skipping with "no new data since the last
    training attempt";
@@ -53,7 +56,7 @@ pytestmark = pytest.mark.slow
 
 #: One tiny day of orders is a few dozen against ~1,000 training rows: a share this low makes it a trigger.
 NEW_ORDERS_SHARE = "0.001"
-QUIET_TICKS = 6
+QUIET_TICKS = 4
 SENSOR_TAG = "dagster/sensor_name"
 
 TICKS = """
@@ -75,10 +78,30 @@ query Runs($filter: RunsFilter) {
 """
 
 
+START_SENSOR = """
+mutation Start($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _selector() -> dict[str, str]:
+    return {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__",
+            "sensorName": RETRAINING_SENSOR_NAME}
+
+
+def _start_sensor(server: DevServer) -> None:
+    started = server.graphql(START_SENSOR, {"selector": _selector()})["startSensor"]
+    if started["__typename"] != "Sensor" or started["sensorState"]["status"] != "RUNNING":
+        raise RuntimeError(f"could not start {RETRAINING_SENSOR_NAME}: {started}")
+
+
 def _ticks(server: DevServer) -> list[dict[str, Any]]:
-    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__",
-                "sensorName": RETRAINING_SENSOR_NAME}
-    data = server.graphql(TICKS, {"selector": selector})["sensorOrError"]
+    data = server.graphql(TICKS, {"selector": _selector()})["sensorOrError"]
     if data["__typename"] != "Sensor":
         raise RuntimeError(f"sensor {RETRAINING_SENSOR_NAME} not found: {data}")
     return data["sensorState"]["ticks"]
@@ -137,7 +160,7 @@ def platform(pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """Fresh databases with a tiny storefront's raw tables and a trained champion; dropped afterwards."""
     env, names = isolated_environment(
         pg_server_url, tmp_path / "home",
-        STOREML_AUTOMATION="true",
+        STOREML_AUTOMATION="false",
         STOREML_RETRAIN_SENSOR_INTERVAL_SECONDS="5",
         STOREML_RETRAIN_NEW_ORDERS_SHARE=NEW_ORDERS_SHARE,
     )
@@ -182,6 +205,7 @@ def test_an_idle_platform_never_retrains_and_new_data_retrains_once(platform: di
     url = platform[DATABASE_URL_ENV["storeml"]]
     seen: set[int] = set()
     with _dev(platform, tmp_path / "dev-1.log") as server:
+        _start_sensor(server)  # a started sensor stays started across restarts (the instance keeps its state)
         ticks = _wait_for_ticks(server, seen, QUIET_TICKS)
         assert _sensor_runs(server) == []
         assert all(t["status"] == "SKIPPED" for t in ticks), ticks
