@@ -2,11 +2,15 @@
 ``features.demand_forecast``.
 
 Evaluation is a rolling-origin backtest: :data:`~.data.BACKTEST_WINDOWS` origins one horizon (28 days)
-apart, the last ending on the last day of data. At each origin the models are refit on the days before it;
-the forecaster's model per series is the one with the lowest error over the windows before that origin
-(the first backtest origin chooses on :data:`~.data.SELECTION_WINDOWS` earlier window), so the backtest
-measures the whole procedure, choice included, on data it never chose on. The weekly seasonal naive runs
-in the same cross-validation (the baseline); the oracle is the simulator's expected demand on the same days.
+apart, the last ending on the last day of data. Each model is fitted once per series on the days before
+the first (selection) window and carried forward to every later origin (its state updated on the data up to
+the origin, :data:`~.model.CV_REFIT`); the forecaster's model per series is the one with the lowest error
+over the windows before that origin (the first backtest origin chooses on :data:`~.data.SELECTION_WINDOWS`
+earlier window), so the backtest measures the whole procedure, choice included, on data it never chose on.
+The weekly seasonal naive runs in the same cross-validation (the baseline); the oracle is the simulator's
+expected demand on the same days. The backtest depends on the candidates and the data, not on the fitted
+forecaster: the decision step's evaluation of the champion takes it from the candidate's stored evaluation
+when both are the same (``backtest_key`` in the details) instead of cross-validating again.
 
 Gates, in the family's terms:
 
@@ -24,6 +28,7 @@ Gates, in the family's terms:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Mapping
@@ -40,6 +45,7 @@ from storeml_assets.forecasting.data import BACKTEST_WINDOWS, HORIZON, SELECTION
 from storeml_assets.forecasting.model import BASELINE, CANDIDATES, DemandForecaster
 from storeml_assets.lifecycle import gates as g
 from storeml_assets.lifecycle.generic import (
+    CANDIDATE_EVALUATION,
     DriftResult,
     Evaluation,
     GateContext,
@@ -129,32 +135,73 @@ def _level_ratio(forecaster: DemandForecaster, prepared: Prepared) -> float:
     return float(ahead / actual) if actual > 0 else math.nan
 
 
-def evaluate(forecaster: DemandForecaster, prepared: Prepared) -> Evaluation:
-    """The backtest of choosing by cross-validation, beside the weekly seasonal naive and the oracle."""
-    candidates = tuple(m for m in forecaster.candidates if m in CANDIDATES) or (BASELINE,)
+def backtest_key(prepared: Prepared, candidates: tuple[str, ...]) -> str:
+    """What the backtest's figures depend on besides the code: the series (ids, days, units), the expected
+    demand, the candidates, the origins and the cross-validation's settings, as one digest."""
+    series: data.Series = prepared.extra["series"]
+    digest = hashlib.sha256()
+    frames = [series.frame.select("unique_id", "ds", "y")]
+    expected: pl.DataFrame | None = prepared.extra.get("expected")
+    if expected is not None:
+        frames.append(expected.select("unique_id", "ds", "expected_units"))
+    for frame in frames:
+        digest.update(frame.sort("unique_id", "ds").hash_rows(seed=0).to_numpy().tobytes())
+    settings = {"candidates": candidates, "baseline": BASELINE, "windows": BACKTEST_WINDOWS + SELECTION_WINDOWS,
+                "horizon": HORIZON, "levels": model.LEVELS, "refit": model.CV_REFIT,
+                "first_origin": str(prepared.extra["first_origin"]), "zero_series": series.zero_series}
+    digest.update(repr(sorted(settings.items())).encode())
+    return digest.hexdigest()
+
+
+def _backtest(prepared: Prepared, candidates: tuple[str, ...]) -> dict[str, Any]:
+    """The figures of choosing among ``candidates`` by cross-validation on ``prepared``: they depend on the
+    candidates and the data, not on the fitted forecaster. Taken from the candidate's stored evaluation when
+    the decision step handed it over and it was measured on the same data with the same candidates (its
+    ``backtest_key``): the champion's evaluation then runs no cross-validation again."""
+    key = backtest_key(prepared, candidates)
+    stored: Evaluation | None = prepared.extra.get(CANDIDATE_EVALUATION)
+    if stored is not None and stored.details.get("backtest_key") == key:
+        metrics = {k: v for k, v in stored.metrics.items() if k != "level_ratio"}
+        return {"key": key, "source": "candidate evaluation", "metrics": metrics,
+                "naive": dict(stored.baselines["seasonal_naive"]), "oracle": stored.oracle,
+                "oracle_reason": stored.oracle_reason, "wape_by_kind": stored.details["wape_by_kind"],
+                "origins": list(stored.details["backtest_origins"])}
     models = tuple(dict.fromkeys((*candidates, BASELINE)))
     cv = _cv(prepared, models)
     origin = pd.Timestamp(prepared.extra["first_origin"])
     series: data.Series = prepared.extra["series"]
     scale = model.seasonal_scale(series.frame, prepared.extra["first_origin"] + timedelta(days=1))
     backtest = model.selected(cv, candidates, origin)
+    naive_backtest = model.baseline(cv, origin)
     metrics = model.score(backtest, scale).as_dict()
-    naive = model.score(model.baseline(cv, origin), scale).as_dict()
+    naive = model.score(naive_backtest, scale).as_dict()
     oracle, oracle_reason = _oracle(prepared, backtest, scale)
     metrics["relative_wape"] = metrics["wape"] / naive["wape"] if naive["wape"] > 0 else math.nan
     if oracle is not None:
         metrics["oracle_relative_wape"] = metrics["wape"] / oracle["wape"] if oracle["wape"] > 0 else math.nan
-    metrics["level_ratio"] = _level_ratio(forecaster, prepared)
     by_kind = {kind: {"model": model.score(backtest[backtest["unique_id"].str.startswith(kind)], scale).wape,
-                      "seasonal_naive": model.score(model.baseline(cv, origin)[lambda f, k=kind: f["unique_id"]
-                                                                                .str.startswith(k)], scale).wape}
+                      "seasonal_naive": model.score(naive_backtest[naive_backtest["unique_id"].str.startswith(kind)],
+                                                    scale).wape}
                for kind in ("category:", "product:")}
+    return {"key": key, "source": "cross-validation", "metrics": metrics, "naive": naive, "oracle": oracle,
+            "oracle_reason": oracle_reason, "wape_by_kind": by_kind,
+            "origins": [str(c.date()) for c in sorted(cv["cutoff"].unique()) if c >= origin]}
+
+
+def evaluate(forecaster: DemandForecaster, prepared: Prepared) -> Evaluation:
+    """The backtest of choosing by cross-validation, beside the weekly seasonal naive and the oracle; the
+    forecast's level against the last 28 days."""
+    candidates = tuple(m for m in forecaster.candidates if m in CANDIDATES) or (BASELINE,)
+    figures = _backtest(prepared, candidates)
+    series: data.Series = prepared.extra["series"]
+    metrics = {**figures["metrics"], "level_ratio": _level_ratio(forecaster, prepared)}
+    naive, oracle = figures["naive"], figures["oracle"]
     chosen = pd.Series(list(forecaster.choices.values())).value_counts().to_dict()
-    details = {"wape_by_kind": by_kind, "models_chosen": {str(k): int(v) for k, v in chosen.items()},
+    details = {"wape_by_kind": figures["wape_by_kind"], "models_chosen": {str(k): int(v) for k, v in chosen.items()},
                "series": len(series.ids), "zero_series": series.zero_series,
                "filled_days": [d.isoformat() for d in series.filled_days],
-               "backtest_origins": [str(c.date()) for c in sorted(cv["cutoff"].unique()) if c >= origin],
-               "horizon_days": HORIZON}
+               "backtest_origins": figures["origins"], "horizon_days": HORIZON,
+               "backtest_key": figures["key"], "backtest_source": figures["source"]}
     rows = [("model", metrics), ("seasonal naive", naive)] + ([("oracle", oracle)] if oracle else [])
     markdown = "| | mase | wape | bias | coverage_80 | coverage_95 |\n|---|---|---|---|---|---|\n" + "\n".join(
         f"| {name} | " + " | ".join(f"{m.get(k, math.nan):.4f}" for k in ("mase", "wape", "bias", "coverage_80",
@@ -162,8 +209,9 @@ def evaluate(forecaster: DemandForecaster, prepared: Prepared) -> Evaluation:
         for name, m in rows)
     if series.filled_days:
         markdown += f"\n\n{len(series.filled_days)} days without any order were filled with zeros."
-    return Evaluation(metrics=metrics, baselines={"seasonal_naive": naive}, oracle=oracle, oracle_reason=oracle_reason,
-                      details=details, markdown=markdown, plots={"forecast.png": plot(forecaster, series)})
+    return Evaluation(metrics=metrics, baselines={"seasonal_naive": naive}, oracle=oracle,
+                      oracle_reason=figures["oracle_reason"], details=details, markdown=markdown,
+                      plots={"forecast.png": plot(forecaster, series)})
 
 
 def plot(forecaster: DemandForecaster, series: data.Series, history_days: int = 112) -> bytes:

@@ -39,6 +39,7 @@ from storeml_assets.io.arrow_types import arrow_to_polars
 from storeml_assets.io.pg_tables import TableNotFoundError, read_table
 from storeml_assets.jsonsafe import to_json, to_jsonable
 from storeml_assets.lifecycle.generic import (
+    CANDIDATE_EVALUATION,
     DriftResult,
     Evaluation,
     GateContext,
@@ -316,6 +317,7 @@ def build_decision_asset(family: GenericFamily) -> dg.AssetsDefinition:
         candidate = evaluation_from_json(metadata.get("evaluation") or {})
         frames = load_frames(storeml_db.resolved_url(), family)
         prepared = family.prepare(frames, int(metadata.get("seed", 42)))
+        prepared.extra[CANDIDATE_EVALUATION] = candidate
         champion = champion_row = None
         if champion_version is not None:
             champion = family.evaluate(load_version(family, champion_version), prepared)

@@ -65,6 +65,13 @@ class Prepared:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: Key of :attr:`Prepared.extra` under which the decision step hands the family the candidate's
+#: :class:`Evaluation` (as the candidate step stored it) before it evaluates the champion on the same data: a
+#: family whose figures partly do not depend on the fitted model may take them from there when they were
+#: measured on the same data, instead of measuring them again.
+CANDIDATE_EVALUATION = "candidate_evaluation"
+
+
 @dataclass
 class Evaluation:
     """A model's holdout figures in its family's terms, beside the baselines and the oracle."""

@@ -4,6 +4,7 @@ gates, drift, and bad input (a series of zeros, a product with one sale, a gap o
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -13,9 +14,17 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from storeml_assets.forecasting import data, family
+from storeml_assets.forecasting import data, family, model
 from storeml_assets.forecasting.model import ZERO_MODEL, DemandForecaster
-from storeml_assets.lifecycle.generic import DriftResult, Evaluation, GateContext, Prepared, Skip
+from storeml_assets.lifecycle.assets import evaluation_from_json, evaluation_to_json
+from storeml_assets.lifecycle.generic import (
+    CANDIDATE_EVALUATION,
+    DriftResult,
+    Evaluation,
+    GateContext,
+    Prepared,
+    Skip,
+)
 from storeml_assets_tests.features.frames import simulated
 
 
@@ -113,6 +122,41 @@ def test_gates_pass_on_planted_data_and_fail_on_bad_intervals_or_regression(trai
     assert not {r.name: r for r in family.gates(_context(naive_like))}["performance_floor"].passed
     exploding = replace(evaluation, metrics={**evaluation.metrics, "level_ratio": 3.0})
     assert not {r.name: r for r in family.gates(_context(exploding))}["forecast_consistency"].passed
+
+
+def test_the_champion_takes_the_backtest_from_the_candidates_evaluation_on_the_same_data(
+        trained: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decision step hands the family the candidate's stored evaluation: evaluating a champion with the same
+    candidates on the same data runs no cross-validation and gives the same backtest; other candidates or other
+    data cross-validate."""
+    frames, _, forecaster, evaluation = trained
+    stored = evaluation_from_json(json.loads(json.dumps(evaluation_to_json(evaluation))))  # as the decision reads it
+    runs: list[tuple[str, ...]] = []
+    cross_validate = model.cross_validate
+    monkeypatch.setattr(model, "cross_validate", lambda series, models, *a, **k: runs.append(tuple(models))
+                        or cross_validate(series, models, *a, **k))
+    prepared = family.prepare(frames, 0)  # the decision step prepares the data again: no cross-validation cached
+    prepared.extra[CANDIDATE_EVALUATION] = stored
+    champion = family.evaluate(forecaster, prepared)
+    assert runs == []
+    assert champion.details["backtest_source"] == "candidate evaluation"
+    assert evaluation.details["backtest_source"] == "cross-validation"
+    assert champion.metrics == pytest.approx(evaluation.metrics, nan_ok=True)
+    assert champion.baselines["seasonal_naive"] == pytest.approx(evaluation.baselines["seasonal_naive"])
+    assert champion.oracle == pytest.approx(evaluation.oracle)
+
+    naive_only = DemandForecaster(("SeasonalNaive",), {s: "SeasonalNaive" for s in forecaster.choices},
+                                  forecaster.forecast, forecaster.zero_series)
+    other = family.evaluate(naive_only, prepared)
+    assert runs == [("SeasonalNaive",)] and other.details["backtest_source"] == "cross-validation"
+    assert other.metrics["wape"] == pytest.approx(evaluation.baselines["seasonal_naive"]["wape"])
+
+    series: data.Series = prepared.extra["series"]
+    changed = replace(prepared, extra={**prepared.extra, "series": replace(
+        series, frame=series.frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.col("y") + 1)
+                                                .otherwise(pl.col("y")).alias("y")))})
+    assert family.backtest_key(changed, forecaster.candidates) != evaluation.details["backtest_key"]
+    assert family.backtest_key(prepared, forecaster.candidates) == evaluation.details["backtest_key"]
 
 
 def test_drift_sees_the_planted_level_shift_and_not_the_same_data(trained: tuple) -> None:
