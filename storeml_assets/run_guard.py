@@ -21,6 +21,7 @@ does not return within ``STOP_GRACE_SECONDS`` is left behind; it dies with the p
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import threading
 import time
@@ -57,7 +58,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def _raise(_signo: int, _frame: FrameType | None) -> None:
+    owner = os.getpid()
+
+    def _raise(signo: int, _frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # A process forked during the run (a library's worker pool, e.g. statsforecast's) inherited this
+            # handler; terminating the pool sends it SIGTERM, which must end it quietly, not raise.
+            signal.signal(signo, signal.SIG_DFL)
+            os.kill(os.getpid(), signo)
+            return
         raise KeyboardInterrupt
 
     previous_term = signal.signal(signal.SIGTERM, _raise)
