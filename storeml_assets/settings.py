@@ -171,6 +171,8 @@ class Settings:
     day_timezone: str = "UTC"
     #: Default simulator scale offered in the UI.
     scale: str = "small"
+    #: How many best-selling products demand forecasting forecasts beside every category (``STOREML_FORECAST_TOP_N``).
+    forecast_top_n: int = 20
     #: Overrides of the source tables' minimum row counts (``STOREML_MIN_ROWS``).
     min_rows: dict[str, int] = field(default_factory=dict)
     #: MLflow tracking/registry URI (e.g. ``http://mlflow:5000``) overriding the ``mlflow`` database; may
@@ -237,6 +239,7 @@ class Settings:
             partitions_start_set=bool(os.environ.get("STOREML_PARTITIONS_START", "").strip()),
             day_timezone=_env_timezone("STOREML_DAY_TIMEZONE", "UTC"),
             scale=_env_choice("STOREML_SCALE", "small", SIMULATOR_SCALES),
+            forecast_top_n=_env_int("STOREML_FORECAST_TOP_N", 20, minimum=0, maximum=10_000),
             min_rows=_env_min_rows("STOREML_MIN_ROWS"),
             mlflow_tracking_uri=os.environ.get("STOREML_MLFLOW_TRACKING_URI", "").strip() or None,
             serve_token=os.environ.get("STOREML_SERVE_TOKEN", "").strip() or None,

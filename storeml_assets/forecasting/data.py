@@ -23,8 +23,6 @@ HORIZON = 28
 BACKTEST_WINDOWS = 3
 #: Windows before the backtest the first backtest origin may choose its models on.
 SELECTION_WINDOWS = 1
-#: Products forecast individually: the N best sellers of the training history.
-TOP_N_PRODUCTS = 20
 #: Weekly seasonality of daily data.
 SEASON_LENGTH = 7
 #: The fewest days of history the backtest needs: one season of fitting beyond its windows.

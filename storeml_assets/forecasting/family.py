@@ -41,7 +41,7 @@ import pandas as pd
 import polars as pl
 
 from storeml_assets.forecasting import data, model
-from storeml_assets.forecasting.data import BACKTEST_WINDOWS, HORIZON, SELECTION_WINDOWS, TOP_N_PRODUCTS
+from storeml_assets.forecasting.data import BACKTEST_WINDOWS, HORIZON, SELECTION_WINDOWS
 from storeml_assets.forecasting.model import BASELINE, CANDIDATES, DemandForecaster
 from storeml_assets.lifecycle import gates as g
 from storeml_assets.lifecycle.generic import (
@@ -54,6 +54,7 @@ from storeml_assets.lifecycle.generic import (
     Skip,
 )
 from storeml_assets.ml.gates import GateResult
+from storeml_assets.settings import get_settings
 
 OUTPUT_KEY = dg.AssetKey(["features", "demand_forecast"])
 DRIFT_THRESHOLDS = {"demand_level_shift": 0.35, "weekly_profile_shift": 0.05, "category_mix_shift": 0.10}
@@ -63,9 +64,12 @@ OUTPUT_COLUMNS = ("series", "date", "forecast", "lower_80", "upper_80", "lower_9
 
 # -- prepare, fit ----------------------------------------------------------------------------------
 
-def prepare(frames: Mapping[str, pl.DataFrame], seed: int, *, top_n: int = TOP_N_PRODUCTS) -> Prepared:
-    """Daily units per leaf category and top-``top_n`` product over the whole history (gaps filled with
-    zeros), the backtest's origins, and the expected demand when the simulator planted one."""
+def prepare(frames: Mapping[str, pl.DataFrame], seed: int, *, top_n: int | None = None) -> Prepared:
+    """Daily units per leaf category and top-``top_n`` product (default ``STOREML_FORECAST_TOP_N``) over the
+    whole history (gaps filled with zeros), the backtest's origins, and the expected demand when the
+    simulator planted one."""
+    if top_n is None:
+        top_n = get_settings().forecast_top_n
     lines = data.order_lines(frames)
     if lines.is_empty():
         raise Skip("orders have no lines (demand forecasting needs order items)")
@@ -83,7 +87,8 @@ def prepare(frames: Mapping[str, pl.DataFrame], seed: int, *, top_n: int = TOP_N
                              "expected": expected.rename({"series": "unique_id", "date": "ds"})
                              if expected is not None and expected.height else None}
     return Prepared(train=series.frame.filter(pl.col("ds") <= first_origin), holdout=series.frame,
-                    training_rows=series.frame.height, window=(first, last), extra=extra)
+                    training_rows=series.frame.height, window=(first, last), extra=extra,
+                    params={"top_n_products": top_n})
 
 
 def _cv(prepared: Prepared, models: tuple[str, ...]) -> pd.DataFrame:
@@ -324,7 +329,7 @@ def output(forecaster: DemandForecaster, frames: Mapping[str, pl.DataFrame], ver
     """The next 28 days of every series on the current data, each by the champion's model for it (a series
     it never saw, e.g. a new best seller, by the model it chose most often), refit on the whole history."""
     lines = data.order_lines(frames)
-    top_n = sum(1 for s in forecaster.choices if s.startswith("product:")) or TOP_N_PRODUCTS
+    top_n = sum(1 for s in forecaster.choices if s.startswith("product:"))
     categories = sorted(int(c) for c in frames["products"].get_column("category_id").drop_nulls().unique().to_list())
     series = data.build_series(lines, data.top_products(lines, top_n), categories)
     default = forecaster.default_model
@@ -370,6 +375,6 @@ FAMILY = GenericFamily(
              "relative_wape": False},
     primary_metric="wape",
     params={"horizon_days": HORIZON, "backtest_windows": BACKTEST_WINDOWS, "selection_windows": SELECTION_WINDOWS,
-            "top_n_products": TOP_N_PRODUCTS, "candidates": ",".join(CANDIDATES), "season_length": data.SEASON_LENGTH,
+            "candidates": ",".join(CANDIDATES), "season_length": data.SEASON_LENGTH,
             "baseline": "seasonal naive (weekly)", "zero_filled_gaps": True},
 )

@@ -230,7 +230,7 @@ def build_candidate_asset(family: GenericFamily) -> dg.AssetsDefinition:
         evaluation = family.evaluate(model, prepared)
         basis = data_basis(family, frames)
         params = {"model_name": family.name, "seed": config.seed, "training_rows": prepared.training_rows,
-                  **{f"rows_{t}": f.height for t, f in frames.items()}, **family.params}
+                  **{f"rows_{t}": f.height for t, f in frames.items()}, **family.params, **prepared.params}
         run_id, version = _log_candidate(family, mlflow, context, model, prepared, evaluation, params)
         primary = evaluation.metrics.get(family.primary_metric)
         with storeml_db.connect() as conn:

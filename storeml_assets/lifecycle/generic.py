@@ -63,6 +63,8 @@ class Prepared:
     window: tuple[Any, Any] | None = None
     #: Anything else evaluation or drift needs (reference statistics, the cutoff, the truth...).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: MLflow params known only once the data is prepared (e.g. a setting read at run time).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 #: Key of :attr:`Prepared.extra` under which the decision step hands the family the candidate's

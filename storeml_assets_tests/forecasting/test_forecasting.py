@@ -25,6 +25,7 @@ from storeml_assets.lifecycle.generic import (
     Prepared,
     Skip,
 )
+from storeml_assets.settings import SettingsError, get_settings
 from storeml_assets_tests.features.frames import simulated
 
 
@@ -65,7 +66,7 @@ def test_series_are_every_category_and_the_top_products(trained: tuple) -> None:
     leaves = frames["products"].get_column("category_id").unique().to_list()
     assert {f"category:{c}" for c in leaves} <= set(series.ids)
     products = [s for s in series.ids if s.startswith("product:")]
-    assert len(products) == data.TOP_N_PRODUCTS
+    assert len(products) == get_settings().forecast_top_n == prepared.params["top_n_products"]
     units = (frames["order_items"].group_by("product_id").agg(pl.col("quantity").sum())
              .sort(["quantity", "product_id"], descending=[True, False]))
     assert f"product:{units.get_column('product_id')[0]}" in products
@@ -210,6 +211,19 @@ def test_bad_input_zeros_one_sale_and_a_gap() -> None:
     assert evaluation.oracle is None and "absent" in evaluation.oracle_reason
     assert "5 days without any order were filled with zeros" in evaluation.markdown
     assert math.isfinite(evaluation.metrics["wape"]) and math.isfinite(evaluation.metrics["mase"])
+
+
+def test_the_number_of_products_comes_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = _storefront()
+    monkeypatch.setenv("STOREML_FORECAST_TOP_N", "3")
+    prepared = family.prepare(frames, 0)
+    assert len([s for s in prepared.extra["series"].ids if s.startswith("product:")]) == 3
+    assert prepared.params == {"top_n_products": 3}
+    monkeypatch.setenv("STOREML_FORECAST_TOP_N", "0")
+    assert not [s for s in family.prepare(frames, 0).extra["series"].ids if s.startswith("product:")]
+    monkeypatch.setenv("STOREML_FORECAST_TOP_N", "many")
+    with pytest.raises(SettingsError, match=r"STOREML_FORECAST_TOP_N must be an integer, got 'many'"):
+        family.prepare(frames, 0)
 
 
 def test_too_short_a_history_skips_with_a_reason() -> None:

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from storeml_assets.forecasting import family
-from storeml_assets.forecasting.data import HORIZON, TOP_N_PRODUCTS
+from storeml_assets.forecasting.data import HORIZON
 from storeml_assets.ml.mlflow_resource import MlflowTracking
 from storeml_assets.resources.postgres import PostgresResource
+from storeml_assets.settings import get_settings
 from storeml_assets_tests.lifecycle.harness import family_job
 from storeml_assets_tests.lifecycle.harness import materialized as _metadata
 from storeml_assets_tests.lifecycle.harness import query_rows as _rows
@@ -69,7 +70,7 @@ def test_demand_forecast_is_trained_promoted_served_written_and_monitored(storef
     out = _rows(url, "select series, count(*) as n, min(lower_95) as low, max(model_version) as version, "
                      "count(distinct model_version) as versions from features.demand_forecast group by series")
     categories = _rows(url, "select count(distinct category_id) as n from raw.products")[0].n
-    assert len(out) == categories + TOP_N_PRODUCTS
+    assert len(out) == categories + get_settings().forecast_top_n
     assert {(r.n, r.versions, r.version) for r in out} == {(HORIZON, 1, version)}
     assert min(r.low for r in out) >= 0
     drift = _rows(url, "select metric_name from mlops.monitoring_metrics "
