@@ -142,3 +142,42 @@ def test_mismatched_outputs_name_the_request() -> None:
     with pytest.raises(ValueError, match="request 'bad': 2 inputs but 1 outputs"):
         PredictionRequest(family="f", model_name="f", model_version="1", request_id="bad", timestamp=AT,
                           latency_ms=1.0, inputs=[{}, {}], outputs=[{}])
+
+
+def test_encoding_fast_paths_write_what_the_sanitiser_would() -> None:
+    from storeml_assets.mlops.predictions import _float_array, _json_array, _text
+
+    plain = '{"instances": [{"city": "Lille"}]}'
+    assert _text(plain) is plain  # nothing to escape: not copied
+    assert _text("a\tb\\c\nd\re") == "a\\tb\\\\c\\nd\\re"
+    assert _float_array([0.5, 1e-05, 2.0]) == "{0.5,1e-05,2.0}"
+    assert _float_array([0.5, float("nan"), None, float("inf"), np.float64(0.25), True, 3]) == (
+        "{0.5,NULL,NULL,NULL,0.25,1.0,3.0}")
+    assert _float_array(iter([0.75])) == "{0.75}"
+    assert json_loads(_json_array([{"score": 0.1, "nan": float("nan"), "inf": float("-inf"), "city": "été"}])) == [
+        {"score": 0.1, "nan": None, "inf": None, "city": "été"}]
+    assert json_loads(_json_array([{"n": np.float64(2.5), "i": np.int64(3), 1: "key"}])) == [
+        {"n": 2.5, "i": 3, "1": "key"}]  # numpy scalars and non-text keys: through the sanitiser
+
+
+def json_loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def test_the_writer_lingers_for_a_batch_and_writes_it_once_full(engine: sa.engine.Engine) -> None:
+    log = PredictionLog(engine, batch_size=3, linger_seconds=60.0)
+    log.start()
+    try:
+        log.offer(_request("first", 1))
+        time.sleep(0.5)
+        assert log.written == 0  # lingering: a lone request waits for company (up to linger_seconds)
+        log.offer(_request("second", 1))
+        log.offer(_request("third", 1))  # the batch is full: the writer is woken at once, not after 60 s
+        _wait(lambda: log.written == 3, timeout=20.0)
+    finally:
+        log.stop()
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("select request_id from mlops.prediction_requests order by id")).scalars().all()
+    assert ids == ["first", "second", "third"]
