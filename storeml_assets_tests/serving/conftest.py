@@ -47,6 +47,10 @@ def instance(seed: int = 0) -> dict[str, object]:
     return {c: (float(row[c]) if c in FEATURE_SPEC.numeric else str(row[c])) for c in FEATURE_SPEC.columns}
 
 
+class PortTaken(RuntimeError):
+    """The port answers for another process than the server started on it."""
+
+
 def _free_port() -> int:
     for port in PORTS:
         with socket.socket() as sock:
@@ -88,21 +92,34 @@ class Stack:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.port = _free_port()
-        log = (self.home / f"serve-{self.port}-{uuid.uuid4().hex[:6]}.log").open("wb")
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(self.port)], env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self._answers("/health"), 60, "the server to answer /health")
+    def start(self, attempts: int = 3) -> None:
+        """Start the server on a free port; another process taking that port first (a second suite running
+        beside this one) costs an attempt, never a test talking to the wrong server."""
+        for attempt in range(1, attempts + 1):
+            self.port = _free_port()
+            log = (self.home / f"serve-{self.port}-{uuid.uuid4().hex[:6]}.log").open("wb")
+            self.process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(self.port)], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for(lambda: self._answers("/health"), 60, "the server to answer /health")
+                return
+            except PortTaken:
+                self.stop()
+                if attempt == attempts:
+                    raise
 
     def _answers(self, path: str) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
             raise RuntimeError(f"the server exited with {self.process.returncode}")
         try:
-            return httpx.get(self.base + path, timeout=2).status_code == 200
+            response = httpx.get(self.base + path, timeout=2)
         except httpx.TransportError:
             return False
+        if path == "/health" and response.status_code == 200 and response.json().get("worker_pid") != self.process.pid:
+            raise PortTaken(f"port {self.port} answers for process {response.json().get('worker_pid')}, "
+                            f"not the server started here ({self.process.pid})")
+        return response.status_code == 200
 
     def ready(self) -> bool:
         return self._answers("/ready")
