@@ -128,6 +128,19 @@ class DriftResult:
 
 
 @dataclass(frozen=True)
+class ServedInputs:
+    """How served-prediction monitoring compares a family's served inputs with the data it trains on:
+    ``reference_sql`` selects rows of that data, and ``derive`` turns a frame of inputs (the served
+    instances, or the reference rows) into the numeric ``columns`` compared (None: compared as they are)."""
+
+    #: A query of the storeml database returning reference rows (a missing table: not compared).
+    reference_sql: str
+    #: The compared columns, after ``derive``.
+    columns: tuple[str, ...]
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+
+@dataclass(frozen=True)
 class IdLookup:
     """How the serving API answers ``{"customer_ids": [...]}`` for a family: each id becomes the instance
     ``{**fields, id_field: id, **row}``, where ``row`` is the newest row of the id in ``table`` (its
@@ -206,6 +219,9 @@ class GenericFamily:
     id_lookup: IdLookup | None = None
     #: The output column whose values are the served class (its mix is monitored), or None.
     served_class: str | None = None
+    #: How the served inputs are compared with the training data (None: requests of ids or series names,
+    #: whose distribution says nothing of the features).
+    served_inputs: ServedInputs | None = None
 
     def __post_init__(self) -> None:
         names = [qualified.split(".")[-1] for qualified in self.tables]

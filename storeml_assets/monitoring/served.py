@@ -21,14 +21,16 @@ With no prediction in the window the asset writes a ``served_volume`` row of 0 a
 :func:`build_generic_served_asset` does the same for a family in its own terms
 (:class:`~storeml_assets.lifecycle.generic.GenericFamily`, ``monitoring/<name>_served``): volume, latency
 percentiles and the mix of its served class (:attr:`~storeml_assets.lifecycle.generic.GenericFamily.served_class`:
-the sentiment, the segment, the recommendations' source) against the previous window. Its served inputs
-are not compared with its training data (no served-input drift: the family's own drift asset measures
-its data).
+the sentiment, the segment, the recommendations' source) against the previous window, and, for a family
+that declares :attr:`~storeml_assets.lifecycle.generic.GenericFamily.served_inputs` (segmentation: the
+customer features; sentiment: the texts' lengths), served-input drift against its training data
+(``served_drift_share``, which the retraining sensor acts on). Families asked by ids or series names
+(recommendations, forecasts) have no served feature distribution to compare.
 """
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,13 +38,14 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from pydantic import Field
 
 from storeml_assets import mlops
 from storeml_assets.io.pg_tables import qualified
 from storeml_assets.keys import MONITORING_GROUP
 from storeml_assets.lifecycle.family import ModelFamily
-from storeml_assets.lifecycle.generic import GenericFamily
+from storeml_assets.lifecycle.generic import GenericFamily, ServedInputs
 from storeml_assets.ml.drift import MIN_DRIFT_ROWS, DriftSummary, drift_summary
 from storeml_assets.ml.gates import GateConfig
 from storeml_assets.monitoring import metrics
@@ -130,11 +133,12 @@ def served_figures(
     drift_share_threshold: float,
     min_rows: int = MIN_DRIFT_ROWS,
     class_key: str | None = "prediction",
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> ServedFigures:
     """Volume, latency percentiles, served-input drift against ``reference`` (the champion's training rows;
     None: not compared) and score/class-mix shift against ``previous`` (the window before); the class of an
     output is its ``class_key`` value (or its rows', when a request was logged as one prediction; None: no
-    class mix)."""
+    class mix); ``derive`` turns the served inputs into the compared columns (``reference`` has them already)."""
     if not current:
         return ServedFigures(volume=0)
     # one latency per request (every row of a request logs the request's latency)
@@ -150,6 +154,8 @@ def served_figures(
     if reference is not None:
         compared = [c for c in columns if c in reference.columns]
         served = pd.DataFrame.from_records([r["input"] for r in current if isinstance(r.get("input"), Mapping)])
+        if derive is not None and not served.empty:
+            served = derive(served)
         compared = [c for c in compared if c in served.columns]
         if compared:
             summary = drift_summary(reference[compared].reset_index(drop=True), served[compared],
@@ -314,6 +320,7 @@ def _metadata(figures: ServedFigures, start: datetime, end: datetime, version: s
 def build_generic_served_asset(family: GenericFamily) -> dg.AssetsDefinition:
     """The served-prediction monitoring asset of a family in its own terms (see the module doc)."""
     mix = f"{family.served_class} mix shift" if family.served_class else "no class mix"
+    drift = "served-input drift against its training data, " if family.served_inputs else ""
 
     @dg.asset(
         key=family.served_key,
@@ -322,18 +329,29 @@ def build_generic_served_asset(family: GenericFamily) -> dg.AssetsDefinition:
         kinds={"postgres"},
         owners=["team:ml"],
         code_version="1",
-        description=f"What the serving API answered for {family.name}: prediction volume, latency percentiles "
-        f"and {mix} against the previous window, from mlops.predictions.",
+        description=f"What the serving API answered for {family.name}: prediction volume, latency percentiles, "
+        f"{drift}{mix} against the previous window, from mlops.predictions.",
     )
     def served_predictions(
-        context: dg.AssetExecutionContext, config: ServedWindowConfig, storeml_db: PostgresResource
+        context: dg.AssetExecutionContext, config: ServedPredictionsConfig, storeml_db: PostgresResource
     ) -> dg.MaterializeResult:
         return _generic_served(context, config, storeml_db, family)
 
     return served_predictions
 
 
-def _generic_served(context: dg.AssetExecutionContext, config: ServedWindowConfig, storeml_db: PostgresResource,
+def _served_reference(storeml_db: PostgresResource, served: ServedInputs) -> pd.DataFrame | None:
+    """The family's reference rows, derived into the compared columns; None when a table it reads is missing."""
+    try:
+        reference = storeml_db.read_sql(served.reference_sql)
+    except sa.exc.ProgrammingError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        return None
+    return served.derive(reference) if served.derive is not None else reference
+
+
+def _generic_served(context: dg.AssetExecutionContext, config: ServedPredictionsConfig, storeml_db: PostgresResource,
                     family: GenericFamily) -> dg.MaterializeResult:
     if config.window_hours < 1:
         raise ValueError(f"window_hours must be at least 1, got {config.window_hours}")
@@ -343,8 +361,11 @@ def _generic_served(context: dg.AssetExecutionContext, config: ServedWindowConfi
         current = mlops.predictions_between(conn, family.name, start, end)
         previous = mlops.predictions_between(conn, family.name, start - timedelta(hours=config.window_hours), start)
         champion = mlops.champion_of(conn, family.name)
-    figures = served_figures(current, previous, None, columns=(), drift_share_threshold=1.0,
-                             class_key=family.served_class)
+    served = family.served_inputs
+    reference = _served_reference(storeml_db, served) if served is not None and current else None
+    figures = served_figures(current, previous, reference, columns=served.columns if served else (),
+                             drift_share_threshold=config.drift_share_threshold, min_rows=config.min_rows,
+                             class_key=family.served_class, derive=served.derive if served else None)
     version = str(champion["model_version"]) if champion else None
     window = {"window_start": start.isoformat(), "window_end": end.isoformat(),
               "window_hours": config.window_hours, "dagster_run_id": context.run.run_id}

@@ -35,6 +35,7 @@ from storeml_assets.lifecycle.generic import (
     GenericFamily,
     IdLookup,
     Prepared,
+    ServedInputs,
     Skip,
     require_rows,
 )
@@ -301,4 +302,10 @@ FAMILY = GenericFamily(
     # customer_ids: each id's newest row of the features table the model reads
     id_lookup=IdLookup(table=f"features.{FEATURES_TABLE}", columns=INPUT_COLUMNS),
     served_class="segment",
+    # served-input drift: the served customers' features against the newest cutoff's, which the model trains on
+    served_inputs=ServedInputs(
+        reference_sql=(f"select {', '.join(INPUT_COLUMNS)} from features.{FEATURES_TABLE} "
+                       f"where cutoff = (select max(cutoff) from features.{FEATURES_TABLE})"),
+        columns=INPUT_COLUMNS,
+    ),
 )

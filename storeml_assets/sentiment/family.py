@@ -29,6 +29,7 @@ from storeml_assets.lifecycle.generic import (
     GateContext,
     GenericFamily,
     Prepared,
+    ServedInputs,
     Skip,
     require_rows,
 )
@@ -241,6 +242,23 @@ def input_example(prepared: Prepared) -> pd.DataFrame:
     return prepared.holdout.select("title", "body").head(3).to_pandas()
 
 
+#: The newest reviews the served texts are compared with, and what is compared.
+SERVED_REFERENCE_REVIEWS = 20_000
+TEXT_LENGTH_COLUMNS = ("title_chars", "body_chars", "body_words")
+
+
+def text_lengths(frame: pd.DataFrame) -> pd.DataFrame:
+    """Title and body characters and body words of each row of ``frame`` (a missing text counts as empty)."""
+
+    def texts(column: str) -> pd.Series:
+        values = frame[column] if column in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+        return values.map(lambda v: v if isinstance(v, str) else "")
+
+    title, body = texts("title"), texts("body")
+    return pd.DataFrame({"title_chars": title.str.len().astype(float), "body_chars": body.str.len().astype(float),
+                         "body_words": body.str.split().str.len().astype(float)}, index=frame.index)
+
+
 FAMILY = GenericFamily(
     name=NAME,
     group="sentiment",
@@ -270,4 +288,10 @@ FAMILY = GenericFamily(
     params={"holdout_share": HOLDOUT_SHARE, "max_training_reviews": MAX_TRAINING_REVIEWS, **{k: str(v) for k, v in DEFAULT_PARAMS.items()},
             "drift_thresholds": str(THRESHOLDS)},
     served_class="sentiment",
+    # served-input drift: the served texts' lengths against the newest reviews'
+    served_inputs=ServedInputs(
+        reference_sql=f"select title, body from raw.reviews order by created_at desc limit {SERVED_REFERENCE_REVIEWS}",
+        columns=TEXT_LENGTH_COLUMNS,
+        derive=text_lengths,
+    ),
 )

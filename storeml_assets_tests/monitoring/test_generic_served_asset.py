@@ -1,7 +1,8 @@
 """The served-prediction assets of the families in their own terms, materialized on a migrated database with a
 real prediction log: volume, latency percentiles per request, the served class mix against the previous
-window (segments row by row; the recommendations' source inside requests logged as one prediction), no
-served-input drift; and their place in the monitoring group and job."""
+window (segments row by row; the recommendations' source inside requests logged as one prediction), the
+served-input drift of the families that declare their inputs (segmentation's customer features, sentiment's
+text lengths) against their training data; and their place in the monitoring group and job."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from storeml_assets.monitoring.served import NO_PREDICTIONS, build_generic_serve
 from storeml_assets.recommendations.family import FAMILY as RECOMMENDATIONS
 from storeml_assets.resources.postgres import PostgresResource
 from storeml_assets.segmentation.family import FAMILY as SEGMENTATION
+from storeml_assets.segmentation.model import INPUT_COLUMNS
+from storeml_assets.sentiment.family import FAMILY as SENTIMENT
 from storeml_assets_tests.monitoring.helpers import execute, insert_model_version, migrate_storeml
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -98,7 +101,8 @@ def test_generic_served_assets_measure_volume_latency_and_class_mix(isolated_env
     assert segments["served_latency_p99"] == pytest.approx(np.percentile(np.arange(1, 101), 99))
     assert segments["served_class_share:hibernating"] == pytest.approx(0.5)
     assert segments["served_class_mix_shift"] == pytest.approx(0.5)
-    assert not any(name.startswith("served_drift") for name in segments)  # no served-input drift for them
+    # no features.customer_features to compare with: no served-input drift verdict
+    assert not any(name.startswith("served_drift") for name in segments)
     assert meta[SEGMENTATION.name]["champion_version"].value == "2"
     assert meta[SEGMENTATION.name]["class_mix"].value == {"hibernating": 0.5, "loyal": 0.5}
     assert execute(url, "select distinct model_version, metadata ->> 'class_column' from mlops.monitoring_metrics "
@@ -136,3 +140,58 @@ def test_every_generic_family_has_a_served_asset_in_the_monitoring_group_and_job
         assert graph.get(family.served_key).group_name == MONITORING_GROUP
         assert family.served_key in job.asset_layer.executable_asset_keys
         assert family.promotion_key in graph.get(family.served_key).parent_keys
+
+
+def _customer_features(rng: np.random.Generator, n: int, scale: float = 1.0) -> list[dict[str, float]]:
+    return [{"recency_days": float(rng.exponential(30.0 * scale)), "frequency": float(rng.poisson(3.0 * scale) + 1),
+             "monetary": float(rng.gamma(2.0, 80.0 * scale)), "tenure_days": float(rng.uniform(30, 400)),
+             "activity_p_alive": float(rng.beta(4, 2))} for _ in range(n)]
+
+
+def test_served_inputs_are_compared_with_the_training_data(isolated_env) -> None:
+    url = migrate_storeml()
+    rng = np.random.default_rng(7)
+    # the training data: customer features at two cutoffs (the newest is the reference) and reviews
+    execute(url, "create table features.customer_features (customer_id bigint, cutoff timestamptz, "
+                 + ", ".join(f"{c} double precision" for c in INPUT_COLUMNS) + ")")
+    for cutoff, scale in (("2026-10-01", 5.0), ("2026-11-01", 1.0)):
+        for i, row in enumerate(_customer_features(rng, 600, scale)):
+            execute(url, f"insert into features.customer_features values (%s, %s, {', '.join(['%s'] * len(row))})",
+                    (i, cutoff, *row.values()))
+    execute(url, "create table raw.reviews (review_id bigint, title text, body text, created_at timestamptz)")
+    words = ["good", "fine", "bad", "fast", "late", "nice", "broken", "great"]
+    for i in range(600):
+        body = " ".join(rng.choice(words, size=int(rng.integers(5, 25))))
+        execute(url, "insert into raw.reviews values (%s, %s, %s, %s)", (i, "ok", body, END - timedelta(days=i % 60)))
+
+    def segment_rows(features: list[dict[str, float]], at: datetime, tag: str) -> list[PredictionRow]:
+        return [PredictionRow(family=SEGMENTATION.name, model_name=SEGMENTATION.name, model_version="2",
+                              input={"customer_id": i, **f}, output={"customer_id": i, "segment": "loyal"},
+                              confidence=None, latency_ms=1.0, request_id=f"{tag}-{i}", timestamp=at)
+                for i, f in enumerate(features)]
+
+    def review_rows(bodies: list[str], at: datetime) -> list[PredictionRow]:
+        return [PredictionRow(family=SENTIMENT.name, model_name=SENTIMENT.name, model_version="1",
+                              input={"title": "ok", "body": body}, output={"sentiment": "positive"},
+                              confidence=0.9, latency_ms=1.0, request_id=f"rev-{i}", timestamp=at)
+                for i, body in enumerate(bodies)]
+
+    # this window: customers like the newest cutoff's; reviews five times longer than the trained ones
+    _write(url, segment_rows(_customer_features(rng, 300), END - timedelta(hours=2), "now"))
+    _write(url, review_rows([" ".join(rng.choice(words, size=int(rng.integers(60, 120)))) for _ in range(300)],
+                            END - timedelta(hours=1)))
+    meta = _materialize([SEGMENTATION, SENTIMENT], END)
+
+    segments, reviews = _figures(url, SEGMENTATION), _figures(url, SENTIMENT)
+    assert segments["served_drift_share"] == pytest.approx(0.0), meta[SEGMENTATION.name]["served_drift_verdict"]
+    assert set(meta[SEGMENTATION.name]["served_drifted_columns"].value) == set()
+    assert reviews["served_drift_share"] >= 2 / 3  # body characters and words
+    assert {"body_chars", "body_words"} <= set(meta[SENTIMENT.name]["served_drifted_columns"].value)
+
+    # the next window: the served customers now look like the older cutoff's (five times the spend and gaps)
+    later = END + timedelta(days=1)
+    _write(url, segment_rows(_customer_features(rng, 300, 5.0), later - timedelta(hours=2), "later"))
+    meta = _materialize([SEGMENTATION], later)
+    shares = execute(url, "select metric_value from mlops.monitoring_metrics where model_name = %s "
+                          "and metric_name = 'served_drift_share' order by id", (SEGMENTATION.name,))
+    assert shares[-1][0] >= 0.6, meta[SEGMENTATION.name]["served_drift_verdict"]
