@@ -21,7 +21,6 @@ does not return within ``STOP_GRACE_SECONDS`` is left behind; it dies with the p
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import threading
 import time
@@ -58,15 +57,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    owner = os.getpid()
-
-    def _raise(signo: int, _frame: FrameType | None) -> None:
-        if os.getpid() != owner:
-            # A process forked during the run (a library's worker pool, e.g. statsforecast's) inherited this
-            # handler; terminating the pool sends it SIGTERM, which must end it quietly, not raise.
-            signal.signal(signo, signal.SIG_DFL)
-            os.kill(os.getpid(), signo)
-            return
+    def _raise(_signo: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous_term = signal.signal(signal.SIGTERM, _raise)

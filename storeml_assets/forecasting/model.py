@@ -12,9 +12,11 @@ is the MLflow model: its fitted state is the choice per series and the stored fo
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import signal
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,11 +74,29 @@ def make_model(name: str, season_length: int = SEASON_LENGTH) -> Any:
     raise ValueError(f"unknown forecasting model {name!r}; choose from {', '.join(CANDIDATES)}")
 
 
-def _statsforecast(models: Sequence[str], n_jobs: int = 1) -> Any:
+def _quiet_worker() -> None:
+    """A pool worker's start: SIGTERM ends it. It would otherwise keep the handler it inherits from a command
+    running a Dagster run (:mod:`storeml_assets.run_guard` turns SIGTERM into KeyboardInterrupt there), and
+    the pool's close, which terminates its workers, would print a KeyboardInterrupt traceback per worker."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@functools.cache
+def _statsforecast_class() -> Any:
+    """StatsForecast whose multiprocessing pools start their workers with :func:`_quiet_worker`."""
     from statsforecast import StatsForecast
 
-    return StatsForecast(models=[make_model(m) for m in models], freq="D", n_jobs=n_jobs,
-                         fallback_model=make_model(BASELINE))
+    class QuietStatsForecast(StatsForecast):
+        def _get_pool(self) -> tuple[Any, dict[str, Any]]:
+            pool, kwargs = super()._get_pool()
+            return pool, {**kwargs, "initializer": _quiet_worker}
+
+    return QuietStatsForecast
+
+
+def _statsforecast(models: Sequence[str], n_jobs: int = 1) -> Any:
+    return _statsforecast_class()(models=[make_model(m) for m in models], freq="D", n_jobs=n_jobs,
+                                  fallback_model=make_model(BASELINE))
 
 
 def _pandas(frame: pl.DataFrame) -> pd.DataFrame:
