@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
+import psycopg2
 import pytest
 from rich.console import Console
 
@@ -78,6 +79,16 @@ def test_postgres_killed_mid_write_then_restarted(
     try:
         wait_ready(writer, ready, log)
         run_id = ready.read_text()
+        # The embedded server commits without waiting for the WAL flush (synchronous_commit=off: a crash
+        # may lose the last ~200 ms of commits). The run's slot claim, committed just before, must be in
+        # the WAL when the crash comes, as it is once the WAL writer has run.
+        conn = psycopg2.connect(with_database(base, "postgres"))
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("checkpoint")
+        finally:
+            conn.close()
         _kill_postgres(server)
         # the writer exits once Dagster gives up reconnecting to its storage; one that hangs instead
         # is killed below, like a crashed one: either way its run is left STARTED
