@@ -261,18 +261,40 @@ def build_served_asset(family: ModelFamily) -> dg.AssetsDefinition:
     return served_predictions
 
 
-def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredictionsConfig,
-                        storeml_db: PostgresResource, family: ModelFamily) -> dg.MaterializeResult:
-    from storeml_assets.monitoring.drift import train_cutoffs
-
+def _read_window(config: ServedWindowConfig, storeml_db: PostgresResource, name: str) -> tuple[
+        datetime, datetime, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """(start, end, the window's predictions of family ``name``, the previous window's, its champion row)."""
     if config.window_hours < 1:
         raise ValueError(f"window_hours must be at least 1, got {config.window_hours}")
     end = _window_end(config.window_end)
     start = end - timedelta(hours=config.window_hours)
     with storeml_db.connect() as conn:
-        current = mlops.predictions_between(conn, family.name, start, end)
-        previous = mlops.predictions_between(conn, family.name, start - timedelta(hours=config.window_hours), start)
-        champion = mlops.champion_of(conn, family.name)
+        current = mlops.predictions_between(conn, name, start, end)
+        previous = mlops.predictions_between(conn, name, start - timedelta(hours=config.window_hours), start)
+        champion = mlops.champion_of(conn, name)
+    return start, end, current, previous, champion
+
+
+def _record(context: dg.AssetExecutionContext, config: ServedWindowConfig, storeml_db: PostgresResource, name: str,
+            figures: ServedFigures, window: tuple[datetime, datetime], champion: Mapping[str, Any] | None,
+            extra: Mapping[str, Any] | None = None) -> dg.MaterializeResult:
+    """Write the window's figures to mlops.monitoring_metrics, log the verdict, return the metadata."""
+    start, end = window
+    version = str(champion["model_version"]) if champion else None
+    row_context = {"window_start": start.isoformat(), "window_end": end.isoformat(),
+                   "window_hours": config.window_hours, "dagster_run_id": context.run.run_id, **(extra or {})}
+    rows = served_metric_rows(figures, model_name=name, model_version=version, context=row_context)
+    with storeml_db.connect() as conn:
+        ids = mlops.insert_metrics(conn, rows)
+    context.log.info(f"{name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
+    return dg.MaterializeResult(metadata=_metadata(figures, start, end, version, ids))
+
+
+def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredictionsConfig,
+                        storeml_db: PostgresResource, family: ModelFamily) -> dg.MaterializeResult:
+    from storeml_assets.monitoring.drift import train_cutoffs
+
+    start, end, current, previous, champion = _read_window(config, storeml_db, family.name)
     columns = [c for c in family.drift_columns if c in family.signature]
     reference = None
     if current and columns:
@@ -280,14 +302,7 @@ def _served_predictions(context: dg.AssetExecutionContext, config: ServedPredict
         reference = _training_rows(storeml_db, family, columns, cutoffs)
     figures = served_figures(current, previous, reference, columns=columns,
                              drift_share_threshold=config.drift_share_threshold, min_rows=config.min_rows)
-    version = str(champion["model_version"]) if champion else None
-    window = {"window_start": start.isoformat(), "window_end": end.isoformat(),
-              "window_hours": config.window_hours, "dagster_run_id": context.run.run_id}
-    rows = served_metric_rows(figures, model_name=family.name, model_version=version, context=window)
-    with storeml_db.connect() as conn:
-        ids = mlops.insert_metrics(conn, rows)
-    context.log.info(f"{family.name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
-    return dg.MaterializeResult(metadata=_metadata(figures, start, end, version, ids))
+    return _record(context, config, storeml_db, family.name, figures, (start, end), champion)
 
 
 def _metadata(figures: ServedFigures, start: datetime, end: datetime, version: str | None,
@@ -353,26 +368,11 @@ def _served_reference(storeml_db: PostgresResource, served: ServedInputs) -> pd.
 
 def _generic_served(context: dg.AssetExecutionContext, config: ServedPredictionsConfig, storeml_db: PostgresResource,
                     family: GenericFamily) -> dg.MaterializeResult:
-    if config.window_hours < 1:
-        raise ValueError(f"window_hours must be at least 1, got {config.window_hours}")
-    end = _window_end(config.window_end)
-    start = end - timedelta(hours=config.window_hours)
-    with storeml_db.connect() as conn:
-        current = mlops.predictions_between(conn, family.name, start, end)
-        previous = mlops.predictions_between(conn, family.name, start - timedelta(hours=config.window_hours), start)
-        champion = mlops.champion_of(conn, family.name)
+    start, end, current, previous, champion = _read_window(config, storeml_db, family.name)
     served = family.served_inputs
     reference = _served_reference(storeml_db, served) if served is not None and current else None
     figures = served_figures(current, previous, reference, columns=served.columns if served else (),
                              drift_share_threshold=config.drift_share_threshold, min_rows=config.min_rows,
                              class_key=family.served_class, derive=served.derive if served else None)
-    version = str(champion["model_version"]) if champion else None
-    window = {"window_start": start.isoformat(), "window_end": end.isoformat(),
-              "window_hours": config.window_hours, "dagster_run_id": context.run.run_id}
-    if family.served_class:
-        window["class_column"] = family.served_class
-    rows = served_metric_rows(figures, model_name=family.name, model_version=version, context=window)
-    with storeml_db.connect() as conn:
-        ids = mlops.insert_metrics(conn, rows)
-    context.log.info(f"{family.name}: {figures.verdict} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
-    return dg.MaterializeResult(metadata=_metadata(figures, start, end, version, ids))
+    extra = {"class_column": family.served_class} if family.served_class else {}
+    return _record(context, config, storeml_db, family.name, figures, (start, end), champion, extra)
