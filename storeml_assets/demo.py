@@ -90,25 +90,26 @@ class Demo(Runner):
         from storeml_assets.synthetic.simulator import SimulationConfig
 
         self.prepare()
-        sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
-        with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
-            self.run_job(
-                SIMULATE_JOB,
-                run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
+        with self.family_workers():  # they start now, importing while the storefront is simulated
+            sim = SimulationConfig(seed=self.seed, scale=self.scale, drift=self.drift)
+            with self.stage(f"simulate storefront ({self.scale}{', drift' if self.drift else ''})"):
+                self.run_job(
+                    SIMULATE_JOB,
+                    run_config={"ops": {"simulated_storefront": {"config": {"scale": self.scale, "seed": self.seed, "drift": self.drift}}}},
+                )
+                self._storefront_run_id = self.report.runs[-1][1]
+            self.run_stages(
+                (sim.start_date, sim.end_date),
+                before=sim.cutover if self.drift else None,
+                ml_label="first model" if self.drift else "model",
             )
-            self._storefront_run_id = self.report.runs[-1][1]
-        self.run_stages(
-            (sim.start_date, sim.end_date),
-            before=sim.cutover if self.drift else None,
-            ml_label="first model" if self.drift else "model",
-        )
-        if self.drift:
-            with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
-                self.check_storefront_is_ours()
-                self.run_events(sim.cutover, sim.end_date)
-            with self.stage("marts after the drifted period"):
-                self.run_job(MARTS_JOB)
-            self._drift_cycle()
+            if self.drift:
+                with self.stage(f"drifted period: event partitions {sim.cutover} .. {sim.end_date}"):
+                    self.check_storefront_is_ours()
+                    self.run_events(sim.cutover, sim.end_date)
+                with self.stage("marts after the drifted period"):
+                    self.run_job(MARTS_JOB)
+                self._drift_cycle()
         return self.report
 
     def _drift_cycle(self) -> None:

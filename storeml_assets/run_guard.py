@@ -51,7 +51,7 @@ class RunInterrupted(RuntimeError):
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the main thread, like Ctrl-C, for the duration."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -149,7 +149,7 @@ def execute_guarded(
     waiting_since: float | None = None
     announced = poll_failed = False
     next_poll = clock()
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             worker.start()
             while worker.is_alive():

@@ -9,8 +9,9 @@ Stages, in order (each one Dagster run, each shown with its time, rows written a
 - ``sources``/``warehouse``: the dimension tables and dimensions, then every daily partition of the
   event tables with the sales facts, in one run (each table's slice is replaced in one transaction);
 - ``bundles``: top products and bundle rules;
-- ``models`` (features, models, promotion): the retraining job of every registered model family. A family
-  whose data is absent or too small skips itself with a reason; the others still train;
+- ``models`` (features, models, promotion): the retraining job of every registered model family, several
+  at once on a machine with more than one core (``STOREML_MODEL_PROCESSES``, see ``family_pool``). A
+  family whose data is absent or too small skips itself with a reason; the others still train;
 - ``monitoring``: drift and coverage.
 
 A blocking check that fails stops the run with a non-zero exit; a skipped family does not.
@@ -19,6 +20,7 @@ A blocking check that fails stops the run with a non-zero exit; a skipped family
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +43,7 @@ from storeml_assets.keys import (
     MONITORING_JOB_NAME,
 )
 from storeml_assets.recovery import process_tags, recover_orphaned_runs
-from storeml_assets.run_guard import execute_guarded
+from storeml_assets.run_guard import RunInterrupted, execute_guarded
 from storeml_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -163,6 +165,10 @@ class Runner:
         self._instance: dg.DagsterInstance | None = None
         self._stage_rows = 0
         self.slot_wait_seconds = SLOT_WAIT_SECONDS
+        #: Worker processes training model families beside this one (see :meth:`family_workers`).
+        self._pool: Any = None
+        #: Guards the report while worker results are merged from the pool's threads.
+        self._lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -189,13 +195,19 @@ class Runner:
         return self._defs
 
     @property
+    def has_instance(self) -> bool:
+        """Whether this runner opened its Dagster instance yet."""
+        return self._instance is not None
+
+    @property
     def instance(self) -> dg.DagsterInstance:
         if self._instance is None:
             self._instance = dg.DagsterInstance.get()
         return self._instance
 
-    def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
-        """One run of job ``name``; raises :class:`BlockingCheckFailed` or ``RuntimeError`` when it fails."""
+    def run_job(self, name: str, *, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> str | None:
+        """One run of job ``name``, returning its run id; raises :class:`BlockingCheckFailed` or ``RuntimeError``
+        when it fails."""
         job = self.defs.resolve_job_def(name)
         config = {"loggers": {"console": {"config": {"log_level": self.log_level}}}, **(run_config or {})}
         result = execute_guarded(
@@ -211,12 +223,8 @@ class Runner:
             for ev in result.get_asset_check_evaluations()
             if not ev.passed and ev.blocking
         ]
-        self.report.runs.append((name, result.run_id, result.success))
-        rows = rows_written(result)
-        self.report.rows_by_run[result.run_id] = rows
-        self._stage_rows += rows
+        self.record_runs([(name, result.run_id, result.success)], {result.run_id: rows_written(result)}, failed)
         if failed:
-            self.report.failed_checks += failed
             raise BlockingCheckFailed(f"blocking check failed in {name}: {', '.join(failed)}")
         if not result.success:
             step_errors = [
@@ -225,6 +233,15 @@ class Runner:
                 if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
             ]
             raise RuntimeError(f"{name} failed (run {result.run_id}): " + "; ".join(step_errors or ["see the run in the UI"]))
+        return result.run_id
+
+    def record_runs(self, runs: list[tuple[str, str, bool]], rows_by_run: dict[str, int], failed_checks: list[str]) -> None:
+        """Add runs (of this process or a family worker) to the report and the current stage's rows."""
+        with self._lock:
+            self.report.runs += runs
+            self.report.rows_by_run.update(rows_by_run)
+            self.report.failed_checks += failed_checks
+            self._stage_rows += sum(rows_by_run.values())
 
     def run_events(self, start: date, end: date, *, before: date | None = None) -> None:
         """One events run over the daily partitions ``start .. end``; each table's slice is replaced in one
@@ -292,7 +309,8 @@ class Runner:
         """The whole run, holding the data folder's lock (a second run or demo on this home refuses)."""
         with home_lock(self.settings.home, self.command):
             self.prepare()
-            self.run_stages(self.data_range())
+            with self.family_workers():
+                self.run_stages(self.data_range())
             return self.report
 
     def prepare(self) -> None:
@@ -335,6 +353,23 @@ class Runner:
             with self.stage("monitoring: drift and coverage"):
                 self.run_job(MONITORING_JOB_NAME)
 
+    @contextmanager
+    def family_workers(self) -> Iterator[None]:
+        """Spawn the processes that train model families beside this one (when the models stage is selected
+        and ``STOREML_MODEL_PROCESSES`` > 1), for the duration; they start now, importing the code location
+        while the first stages run."""
+        if "models" not in self.selected_stages or self.settings.model_processes < 2 or self._pool is not None:
+            yield
+            return
+        from storeml_assets.family_pool import FamilyPool
+
+        self._pool = FamilyPool(self.settings.model_processes - 1, command=self.command, log_level=self.log_level)
+        try:
+            yield
+        finally:
+            pool, self._pool = self._pool, None
+            pool.close()
+
     def note_readiness(self) -> None:
         """Which purposes the extracted tables support (as `storeml doctor` judges the sources); says the skipped."""
         from storeml_assets.sources.doctor import readiness_rows
@@ -350,32 +385,79 @@ class Runner:
         A blocking check failing stops the run at once; a family that failed for another reason is
         reported and, once every family had its turn, fails the run.
         """
-        failures: list[str] = []
-        with self.stage(f"{label}: features, training, six gates (every model family)"):
-            self.before_stage()
-            for family in registered_families():
-                outcome = self.train_family(family)
+        families = registered_families()
+        order = {family.name: index for index, family in enumerate(families)}
+        first = len(self.report.families)
+
+        def done(outcome: FamilyOutcome) -> None:
+            with self._lock:
                 self.report.families.append(outcome)
-                shown = {"trained": "[green]trained[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]failed[/]"}
-                reason = f": {outcome.reason}" if outcome.reason else ""
-                self.say(f"{family.name} ({outcome.purpose}): {shown[outcome.status]}{reason}")
-                if outcome.status == "failed":
-                    failures.append(f"{family.name}: {outcome.reason}")
+            self.say_family(outcome)
+
+        processes = self._pool.processes if self._pool is not None else 1
+        shown_processes = f", {processes} processes" if processes > 1 else ""
+        with self.stage(f"{label}: features, training, six gates (every model family{shown_processes})"):
+            self.before_stage()
+            try:
+                if self._pool is not None and processes > 1:
+                    from storeml_assets.family_pool import FamilyResult, family_dependencies
+
+                    self.prepare_tracking()
+
+                    def merge(result: FamilyResult) -> None:
+                        self.record_runs(result.runs, result.rows_by_run, result.failed_checks)
+
+                    self._pool.train(self.longest_first(families), family_dependencies(self.defs, families),
+                                     local=self.train_family, merge=merge, done=done)
+                else:
+                    for family in families:
+                        done(self.train_family(family))
+            finally:  # the summary lists the families in their registration order
+                self.report.families[first:] = sorted(self.report.families[first:], key=lambda o: order[o.family])
+        failures = [f"{o.family}: {o.reason}" for o in self.report.families[first:] if o.status == "failed"]
         if failures:
             raise RuntimeError("model families failed: " + "; ".join(failures))
 
+    def prepare_tracking(self) -> None:
+        """Create MLflow's tables and experiment before families train at once (two processes creating them
+        together on a new database collide)."""
+        tracking = self.defs.resources.get("mlflow")
+        if tracking is not None:
+            tracking.experiment_id()
+
+    def longest_first(self, families: Sequence[Any]) -> list[Any]:
+        """``families`` in the order to hand them to the processes: the one whose last successful run took longest
+        first (a family never run yet goes first, in registration order), so the longest is not started last."""
+        def last_seconds(family: Any) -> float:
+            runs = self.instance.get_runs(
+                dg.RunsFilter(job_name=family.job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+            if not runs:
+                return float("inf")
+            stats = self.instance.get_run_stats(runs[0].run_id)
+            return (stats.end_time or 0.0) - (stats.start_time or 0.0)
+
+        seconds = {family.name: last_seconds(family) for family in families}
+        return sorted(families, key=lambda family: -seconds[family.name])
+
+    def say_family(self, outcome: FamilyOutcome) -> None:
+        shown = {"trained": "[green]trained[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]failed[/]"}
+        reason = f": {outcome.reason}" if outcome.reason else ""
+        self.say(f"{outcome.family} ({outcome.purpose}): {shown[outcome.status]}{reason}")
+
     def train_family(self, family: Any) -> FamilyOutcome:
+        """Run a family's retraining job: trained, skipped (its data cannot support it) or failed.
+
+        A blocking check failing or an interrupt is raised, not reported as the family's failure.
+        """
         purpose = family_purpose(family)
-        runs_before = len(self.report.runs)
         try:
-            self.run_job(family.job_name)
-        except BlockingCheckFailed:
+            run_id = self.run_job(family.job_name)
+        except (BlockingCheckFailed, RunInterrupted):
             raise
         except RuntimeError as exc:
             return FamilyOutcome(family.name, purpose, "failed", str(exc))
-        if len(self.report.runs) == runs_before:  # a subclass chose not to run it
+        if run_id is None:  # a subclass chose not to run it
             return FamilyOutcome(family.name, purpose, "skipped", "not run")
-        run_id = self.report.runs[-1][1]
         reasons = skip_reasons(self.instance, run_id)
         if reasons:
             return FamilyOutcome(family.name, purpose, "skipped", "; ".join(reasons))

@@ -173,6 +173,9 @@ class Settings:
     scale: str = "small"
     #: How many best-selling products demand forecasting forecasts beside every category (``STOREML_FORECAST_TOP_N``).
     forecast_top_n: int = 20
+    #: Processes that train model families side by side in `storeml run`/`demo` (``STOREML_MODEL_PROCESSES``;
+    #: default: the cores this process may use, at most 4; 1: one family after the other in the command's process).
+    model_processes: int = 1
     #: Overrides of the source tables' minimum row counts (``STOREML_MIN_ROWS``).
     min_rows: dict[str, int] = field(default_factory=dict)
     #: MLflow tracking/registry URI (e.g. ``http://mlflow:5000``) overriding the ``mlflow`` database; may
@@ -240,12 +243,20 @@ class Settings:
             day_timezone=_env_timezone("STOREML_DAY_TIMEZONE", "UTC"),
             scale=_env_choice("STOREML_SCALE", "small", SIMULATOR_SCALES),
             forecast_top_n=_env_int("STOREML_FORECAST_TOP_N", 20, minimum=0, maximum=10_000),
+            model_processes=_env_int("STOREML_MODEL_PROCESSES", min(usable_cores(), 4), minimum=1, maximum=64),
             min_rows=_env_min_rows("STOREML_MIN_ROWS"),
             mlflow_tracking_uri=os.environ.get("STOREML_MLFLOW_TRACKING_URI", "").strip() or None,
             serve_token=os.environ.get("STOREML_SERVE_TOKEN", "").strip() or None,
             serve_poll_seconds=_env_float("STOREML_SERVE_POLL_SECONDS", 10.0, minimum=0.1),
             serve_max_body_bytes=_env_int("STOREML_SERVE_MAX_BODY_BYTES", 2_000_000, minimum=1024),
         )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _storeml_environment() -> tuple[tuple[str, str], ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from types import ModuleType
 from storeml_assets.settings import Settings
 
 SUPERUSER = "postgres"
+#: Reads of postmaster.pid before an unreadable one counts as "not running" (the server rewrites it at times).
+PID_FILE_READS = 5
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -89,12 +92,16 @@ class EmbeddedPostgres:
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return ServerStatus(False, None, None, self.data_dir)
-        lines = pid_file.read_text().splitlines()
-        try:
-            pid = int(lines[0])
-            port = int(lines[3])
-        except (IndexError, ValueError):
-            return ServerStatus(False, None, None, self.data_dir)
+        for attempt in range(PID_FILE_READS):
+            lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+            try:
+                pid = int(lines[0])
+                port = int(lines[3])
+                break
+            except (IndexError, ValueError):  # absent, or read while the server rewrote it: look again
+                if attempt + 1 == PID_FILE_READS:
+                    return ServerStatus(False, None, None, self.data_dir)
+                time.sleep(0.1)
         alive = _pid_alive(pid)
         return ServerStatus(alive, pid if alive else None, port if alive else None, self.data_dir)
 

@@ -16,9 +16,9 @@ PROBE = textwrap.dedent(
     """
     import os, signal, time
     from storeml_assets.forecasting.model import _statsforecast
-    from storeml_assets.run_guard import _sigterm_as_interrupt
+    from storeml_assets.run_guard import sigterm_as_interrupt
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         Pool, kwargs = _statsforecast(["SeasonalNaive"], n_jobs=2)._get_pool()
         with Pool(2, **kwargs) as pool:
             assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]

@@ -44,3 +44,10 @@ def test_a_family_that_crashed_is_failed() -> None:
 def test_a_blocking_check_stops_the_run() -> None:
     with pytest.raises(BlockingCheckFailed):
         Scripted(BlockingCheckFailed("blocking check failed in x: raw/orders:min_rows")).train_family(Family("x", "x"))
+
+
+def test_an_interrupt_is_not_a_failed_family() -> None:
+    from storeml_assets.run_guard import RunInterrupted
+
+    with pytest.raises(RunInterrupted):
+        Scripted(RunInterrupted("x_retraining_job (run 1) interrupted: run canceled")).train_family(Family("x", "x"))
