@@ -421,7 +421,7 @@ class Runner:
     def prepare_tracking(self) -> None:
         """Create MLflow's tables and experiment before families train at once (two processes creating them
         together on a new database collide)."""
-        tracking = self.defs.resources.get("mlflow")
+        tracking = (self.defs.resources or {}).get("mlflow")
         if tracking is not None:
             tracking.experiment_id()
 
