@@ -186,6 +186,14 @@ class FamilyPool:
             schedule.finish(name)
 
         def serve(worker: _Worker) -> None:
+            try:
+                serve_families(worker)
+            except BaseException as exc:  # raised in this process once the others stop (nothing waits forever)
+                with lock:
+                    stops.append(exc)
+                schedule.stop()
+
+        def serve_families(worker: _Worker) -> None:
             if not self._ready(worker):
                 return
             while (family := schedule.take()) is not None:
