@@ -164,8 +164,8 @@ class FamilyPool:
         local: Callable[[Any], FamilyOutcome],
         merge: Callable[[FamilyResult], None],
         done: Callable[[FamilyOutcome], None],
-    ) -> list[FamilyOutcome]:
-        """Train ``families`` in this process (``local``) and in the workers; return every outcome.
+    ) -> None:
+        """Train ``families`` in this process (``local``) and in the workers.
 
         ``merge`` records a worker's runs in the runner's report, ``done`` announces an outcome (both are
         called from this process's threads). A blocking check failing anywhere stops handing out families;
@@ -175,13 +175,10 @@ class FamilyPool:
         from storeml_assets.runner import BlockingCheckFailed, FamilyOutcome, family_purpose
 
         schedule = Schedule(families, deps)
-        outcomes: list[FamilyOutcome] = []
         stops: list[BaseException] = []
         lock = threading.Lock()
 
         def finished(name: str, outcome: FamilyOutcome) -> None:
-            with lock:
-                outcomes.append(outcome)
             done(outcome)
             schedule.finish(name)
 
@@ -246,7 +243,6 @@ class FamilyPool:
                 raise
         if stops:
             raise stops[0]
-        return outcomes
 
     def _ready(self, worker: _Worker) -> bool:
         """Wait for a worker's start-up (it imports the code location); False when it died instead."""

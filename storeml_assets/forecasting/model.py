@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import signal
 import warnings
 from collections.abc import Sequence
@@ -50,8 +49,9 @@ log = logging.getLogger(__name__)
 def jobs(n_series: int) -> int:
     """Worker processes for statsforecast over ``n_series`` series: one per CPU this process may use, at most
     one per :data:`MIN_SERIES_PER_JOB` series."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, n_series // MIN_SERIES_PER_JOB))
+    from storeml_assets.settings import usable_cores
+
+    return max(1, min(usable_cores(), n_series // MIN_SERIES_PER_JOB))
 
 
 def make_model(name: str, season_length: int = SEASON_LENGTH) -> Any:
