@@ -49,8 +49,39 @@ class ProjectEventLogStorage(PostgresEventLogStorage):
     event at a time; this writes them like materializations: one insert, their tags, and each
     asset's row updated from its latest planned event (all a planned event changes there). A
     planned check over a range records one row per partition: the event is serialized once for all
-    of them, not once per row.
+    of them, not once per row. Schema checks that Dagster repeats per event (does a table, an
+    asset-key column exist) are answered from memory once they have been seen to hold.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: tables and asset-key columns seen to exist (schema checks Dagster repeats on every event)
+        self._present: set[tuple[str, str]] = set()
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether ``table_name`` exists; a table once found is not looked up again (a migration adds
+        tables, none removes them while the process runs), a missing one is checked each time."""
+        if ("table", table_name) in self._present:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._present.add(("table", table_name))
+        return found
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        """Whether the asset-key table has ``column_name``; cached like :meth:`has_table`. Dagster asks
+        this (a catalog inspection, several queries) for each asset event and asset-record read."""
+        if ("asset_keys", column_name) in self._present:
+            return True
+        return super().has_asset_key_col(column_name)
+
+    def _has_asset_key_col_on_connection(self, conn: Any, column_name: str) -> bool:
+        if ("asset_keys", column_name) in self._present:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._present.add(("asset_keys", column_name))
+        return found
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         for planned, group in itertools.groupby(events, key=_is_planned_materialization):

@@ -169,3 +169,39 @@ def test_docker_instance_loads_on_postgres(dagster_home: Path, tmp_path: Path) -
         assert isinstance(instance.run_launcher, DefaultRunLauncher)
         _store_and_read_a_run(instance)
         assert (tmp_path / "storage").is_dir()
+
+
+def test_project_storage_remembers_schema_checks_that_hold(dagster_home: Path) -> None:
+    """Dagster inspects the catalog for each asset event; the project's storage asks once per fact."""
+    import sqlalchemy as sa
+
+    from storeml_assets.instance import ProjectEventLogStorage
+
+    shutil.copyfile(ROOT_YAML, dagster_home / "dagster.yaml")
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, ProjectEventLogStorage)
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        sa.event.listen(storage._engine, "before_cursor_execute", count)
+        try:
+            assert storage.can_read_asset_status_cache() is True
+            assert storage.supports_asset_checks is True
+            first = len(statements)
+            assert first > 0
+            for _ in range(3):
+                assert storage.can_read_asset_status_cache() is True
+                assert storage.supports_asset_checks is True
+            assert len(statements) == first, statements[first:]
+            # what does not exist is looked up again each time (a migration may add it)
+            assert storage.has_asset_key_col("no_such_column") is False
+            looked_up = len(statements)
+            assert storage.has_asset_key_col("no_such_column") is False
+            assert len(statements) > looked_up
+            assert storage.has_table("no_such_table") is False
+        finally:
+            sa.event.remove(storage._engine, "before_cursor_execute", count)
+        _store_and_read_a_run(instance)
