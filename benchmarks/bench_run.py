@@ -186,12 +186,15 @@ def stage_rows(name: str, settings: Any) -> int:
 
 def run_scale(scale: str, seed: int) -> ScaleResult:
     """The demo at ``scale`` (simulate, then run), then the bare copy, in this process."""
+    import mlflow  # noqa: F401 - imported first so its own stderr output is routed like the CLI's
     from rich.console import Console
 
+    from storeml_assets.console import configure_logging
     from storeml_assets.demo import Demo
     from storeml_assets.settings import get_settings
 
     settings = get_settings()
+    configure_logging(settings.home / "logs", verbose=False)  # as `storeml demo`: library output to the log file
     demo = Demo(settings, Console(stderr=True), scale=scale, drift=False, seed=seed)
     result = ScaleResult(scale)
     sampler = RssSampler()
