@@ -236,11 +236,16 @@ def plot(forecaster: DemandForecaster, series: data.Series, history_days: int = 
         hist = series.frame.filter((pl.col("unique_id") == sid) & (pl.col("ds") > since))
         ahead = forecaster.forecast[forecaster.forecast["series"] == sid]
         ax.plot(hist.get_column("ds").to_list(), hist.get_column("y").to_list(), color="black", lw=1, label="units")
-        ax.fill_between(ahead["date"], ahead["lower_95"], ahead["upper_95"], color="tab:blue", alpha=0.15, label="95%")
-        ax.fill_between(ahead["date"], ahead["lower_80"], ahead["upper_80"], color="tab:blue", alpha=0.3, label="80%")
-        ax.plot(ahead["date"], ahead["forecast"], color="tab:blue", lw=1.5,
-                label=f"forecast ({forecaster.choices.get(sid, '?')})")
-        ax.set_title(f"{sid}: daily units, next {HORIZON} days")
+        if ahead.empty:  # a model fitted before this series existed (a champion judged on a newer catalogue)
+            ax.set_title(f"{sid}: daily units (no forecast: the model was fitted without this series)")
+        else:
+            ax.fill_between(ahead["date"], ahead["lower_95"], ahead["upper_95"], color="tab:blue", alpha=0.15,
+                            label="95%")
+            ax.fill_between(ahead["date"], ahead["lower_80"], ahead["upper_80"], color="tab:blue", alpha=0.3,
+                            label="80%")
+            ax.plot(ahead["date"], ahead["forecast"], color="tab:blue", lw=1.5,
+                    label=f"forecast ({forecaster.choices.get(sid, '?')})")
+            ax.set_title(f"{sid}: daily units, next {HORIZON} days")
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -170,7 +170,11 @@ def evaluate(model: Recommender, prepared: Prepared) -> Evaluation:
         rankings[name] = rank_by(_constant(counts), model.bought, rows, model.inactive)
     truth = prepared.extra.get("truth")
     if truth is not None:
-        rankings["oracle"] = rank_by(oracle_scores(truth, model.history.customer_ids, products), model.bought, rows, model.inactive)
+        # over the model's own product columns: a champion fitted before newer products ranks in its catalogue
+        catalogue = pl.DataFrame({"product_id": product_ids}).join(products, on="product_id", how="left",
+                                                                   maintain_order="left")
+        rankings["oracle"] = rank_by(oracle_scores(truth, model.history.customer_ids, catalogue), model.bought, rows,
+                                     model.inactive)
 
     segments = activity_segments(model, rows, rankings, relevant)
     figures = {name: ranking_metrics(product_ids[cols], relevant, active_products) for name, cols in rankings.items()}

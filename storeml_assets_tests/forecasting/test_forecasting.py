@@ -233,3 +233,22 @@ def test_too_short_a_history_skips_with_a_reason() -> None:
     empty["order_items"] = empty["order_items"].head(0)
     with pytest.raises(Skip, match="orders have no lines"):
         family.prepare(empty, 0)
+
+
+def test_a_champion_from_another_catalogue_is_judged_without_its_missing_series() -> None:
+    """The champion was fitted before the catalogue changed: the storefront's top product now is one it
+    never forecast. Its evaluation (the decision step's) still runs; the plot shows that product's history
+    and says there is no forecast for it."""
+    before = _storefront()
+    prepared_before = family.prepare(before, 0, top_n=5)
+    champion = family.fit(prepared_before, 0, candidates=("AutoETS", "SeasonalNaive"))
+    after = _storefront()
+    renamed = {1: 11, 2: 12, 3: 13, 4: 14, 5: 15}  # the same sales under new product ids
+    after["order_items"] = after["order_items"].with_columns(pl.col("product_id").replace_strict(renamed))
+    after["products"] = after["products"].with_columns(pl.col("product_id").replace(renamed))
+    prepared_after = family.prepare(after, 0, top_n=5)
+    new_series = set(prepared_after.extra["series"].ids) - set(champion.choices)
+    assert "product:11" in new_series, new_series
+    evaluation = family.evaluate(champion, prepared_after)
+    assert evaluation.plots["forecast.png"].startswith(b"\x89PNG")
+    assert math.isfinite(evaluation.metrics["wape"])

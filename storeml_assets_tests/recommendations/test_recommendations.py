@@ -255,3 +255,21 @@ def test_a_champion_fitted_on_other_data_is_judged_on_the_customers_it_knows(
     assert judged.details["customers_unknown_to_model"] > 0
     assert judged.details["scored_customers"] > 0 and math.isfinite(judged.metrics["ndcg_at_10"])
     assert family.FAMILY.evaluate(fitted, prepared).details["customers_unknown_to_model"] == 0
+
+
+def test_a_champion_fitted_before_new_products_is_judged_in_its_own_catalogue(
+        trained: tuple[Prepared, model.Recommender, Evaluation], frames: dict[str, pl.DataFrame]) -> None:
+    """The catalogue grew since the champion was fitted: every ranking it is compared with (baselines, the
+    oracle) is taken over the champion's products, which it can recommend; the new ones it cannot."""
+    prepared, _, _ = trained
+    products = frames["products"].get_column("product_id").sort()
+    kept = pl.col("product_id") < products[int(len(products) * 0.7)]
+    older = {**frames, "products": frames["products"].filter(kept),
+             "user_interactions": frames["user_interactions"].filter(kept),
+             "order_items": frames["order_items"].filter(kept)}
+    champion = family.FAMILY.fit(family.FAMILY.prepare(older, 42), 42)
+    assert len(champion.product_ids) < prepared.extra["products"].height
+    judged = family.FAMILY.evaluate(champion, prepared)
+    assert judged.oracle is not None and math.isfinite(judged.oracle["ndcg_at_10"])
+    assert math.isfinite(judged.metrics["ndcg_at_10"]) and judged.details["scored_customers"] > 0
+    assert set(judged.details["ndcg_by_activity"]) == {"model", "popularity", "recent_popularity", "oracle"}
