@@ -12,6 +12,10 @@ the main thread:
 * Ctrl-C (SIGINT) or SIGTERM marks the run CANCELED, frees its slots and raises
   :class:`RunInterrupted`.
 
+The run executes like ``job.execute_in_process`` but without keeping each step's output value in
+memory until the run ends (:func:`execute_uncaptured`): storeml reads outputs back through the IO
+manager, never from the result, and a ranged events run would otherwise hold every table it wrote.
+
 Either way the worker is stopped the way Dagster stops a run on an interrupt: a
 ``DagsterExecutionInterruptedError`` raised in its thread, which unwinds the run (Dagster records
 the cancellation; an open write transaction is rolled back). A worker stuck in a database call that
@@ -123,6 +127,48 @@ def _stop_run(
     instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
+def execute_uncaptured(
+    job: dg.JobDefinition,
+    *,
+    instance: dg.DagsterInstance,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    raise_on_error: bool = False,
+) -> dg.ExecuteInProcessResult:
+    """``job.execute_in_process(...)`` (the whole job, no partition key or selection) without output capture.
+
+    Dagster's ``execute_in_process`` keeps every step output's value in a dict for ``output_for_node``
+    until the run ends, so a run over half a year of events held each raw table and fact it had already
+    written (7.1 GB at ``large``). This is the same call chain with capturing off: outputs are freed once
+    the IO manager has stored them. The result's events, status and run id are the same;
+    ``output_for_node`` is not available (nothing in storeml uses it).
+    """
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import (
+        core_execute_in_process,
+        merge_run_tags,
+        type_check_and_normalize_args,
+    )
+
+    config, _, _, resource_defs, _, input_values = type_check_and_normalize_args(
+        run_config=run_config, partition_key=None, op_selection=None, asset_selection=None,
+        input_values=None, resources=None,
+    )
+    ephemeral = job.as_ephemeral_job(resource_defs=resource_defs, input_values=input_values)
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=config,
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=raise_on_error,
+        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=None,
+                                instance=instance, run_config=config),
+        run_id=run_id,
+        asset_selection=frozenset(),
+    )
+
+
 def execute_guarded(
     job: dg.JobDefinition,
     *,
@@ -133,14 +179,15 @@ def execute_guarded(
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
 ) -> dg.ExecuteInProcessResult:
-    """``job.execute_in_process`` with announced, bounded slot waits and prompt interrupts."""
+    """``job.execute_in_process`` (without output capture: :func:`execute_uncaptured`) with announced, bounded
+    slot waits and prompt interrupts."""
     run_id = str(uuid.uuid4())
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            outcome["result"] = job.execute_in_process(
-                instance=instance, run_config=run_config, tags=dict(tags or {}), run_id=run_id, raise_on_error=False
+            outcome["result"] = execute_uncaptured(
+                job, instance=instance, run_config=run_config, tags=dict(tags or {}), run_id=run_id, raise_on_error=False
             )
         except BaseException as exc:  # handed to the main thread, which re-raises it
             outcome["error"] = exc
