@@ -26,6 +26,7 @@ json/jsonb, ``Decimal`` objects for numeric; polars gets ``List``, ``Struct`` (d
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -458,7 +459,10 @@ def arrow_to_pandas(table: pa.Table, arrow_strings: bool = False) -> pd.DataFram
 
 
 def arrow_to_polars(table: pa.Table) -> pl.DataFrame:
-    """An Arrow table (from :func:`normalize_result`) as a polars frame; JSON decoded to structs."""
+    """An Arrow table (from :func:`normalize_result`) as a polars frame; JSON decoded to structs.
+
+    A JSON column polars cannot decode to one struct type (mixed shapes, scalars beside objects) stays
+    JSON text, with a warning naming the column and the reason."""
     json_cols = [f.name for f in table.schema if is_json_field(f)]
     df = pl.from_arrow(table.replace_schema_metadata(None), rechunk=False)
     assert isinstance(df, pl.DataFrame)
@@ -467,8 +471,9 @@ def arrow_to_polars(table: pa.Table) -> pl.DataFrame:
             continue
         try:
             df = df.with_columns(df[name].str.json_decode(infer_schema_length=None))
-        except Exception:
-            continue
+        except (pl.exceptions.PolarsError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            logging.getLogger(__name__).warning("JSON column %r kept as text: polars cannot decode it (%s)", name, first)
     return df
 
 

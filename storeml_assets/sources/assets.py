@@ -125,7 +125,10 @@ def build_extract_assets(
                         f"({outside.before:,} before, {outside.after:,} after, {outside.undated:,} undated) and are "
                         f"not extracted; e.g. {', '.join(outside.sample[:5])}"
                     )
-            yield dg.Output(arrow_to_polars(data), output_name=output_name, metadata=metadata)
+            frame = arrow_to_polars(data)
+            del data  # the next table is read while this one would otherwise still be held here
+            yield dg.Output(frame, output_name=output_name, metadata=metadata)
+            del frame
 
     return _extract
 
