@@ -9,10 +9,12 @@ port was requested), and stops it at the end of the session if the session start
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +102,21 @@ def isolated_env(tmp_path: Path, pg_server_url: str, monkeypatch: pytest.MonkeyP
     finally:
         for url in urls.values():
             drop_database(pg_server_url, url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def project_instance(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The repository's dagster.yaml on a fresh storage database; STOREML_HOME under tmp_path."""
+    import dagster as dg
+
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("STOREML_DAGSTER_DB_URL", fresh_db)
+    monkeypatch.setenv("STOREML_HOME", str(tmp_path / "home"))
+    instance = dg.DagsterInstance.get()
+    try:
+        yield instance
+    finally:
+        instance.dispose()

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -26,27 +24,10 @@ from storeml_assets.recovery import PID_TAG, process_tags, slot_holders
 from storeml_assets.run_guard import SlotWaitTimeout, execute_guarded
 from storeml_assets.run_launcher import LocalRunLauncher
 from storeml_assets.settings import Settings
-from storeml_assets_tests.conftest import PROJECT_ROOT
 from storeml_assets_tests.crash.helpers import kill_hard, start, wait_for_output, wait_ready
 from storeml_assets_tests.crash.runner import POOL, quick_job
 
 RUNNER = "storeml_assets_tests.crash.runner"
-
-
-@pytest.fixture
-def project_instance(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """The repository's dagster.yaml on a fresh storage database; STOREML_HOME under tmp_path."""
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("STOREML_DAGSTER_DB_URL", fresh_db)
-    monkeypatch.setenv("STOREML_HOME", str(tmp_path / "home"))
-    instance = dg.DagsterInstance.get()
-    try:
-        yield instance
-    finally:
-        instance.dispose()
 
 
 def _hold_slots(tmp_path: Path, count: int) -> list[tuple[subprocess.Popen[bytes], str]]:

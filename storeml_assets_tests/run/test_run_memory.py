@@ -7,17 +7,12 @@ a ranged events run then held every table it had written. :func:`execute_guarded
 from __future__ import annotations
 
 import gc
-import shutil
 import weakref
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
 
 from storeml_assets.run_guard import execute_guarded
-from storeml_assets_tests.conftest import PROJECT_ROOT
 
 
 class Payload:
@@ -54,21 +49,6 @@ def later(upstream: Any) -> None:
 @dg.job(resource_defs={"io_manager": _Forgetful()})
 def two_steps() -> None:
     later(produce())
-
-
-@pytest.fixture
-def project_instance(tmp_path: Path, fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("STOREML_DAGSTER_DB_URL", fresh_db)
-    monkeypatch.setenv("STOREML_HOME", str(tmp_path / "home"))
-    instance = dg.DagsterInstance.get()
-    try:
-        yield instance
-    finally:
-        instance.dispose()
 
 
 def test_a_stored_output_is_freed_before_the_next_step(project_instance: dg.DagsterInstance) -> None:
